@@ -1,0 +1,10 @@
+"""Architectures: the YAML schema, the component registry and the presets.
+
+Imports nothing of the project but the `yamlspec` leaf.
+"""
+
+from arch.components import REGISTRY, Array1D, Array2D, Buffer, Component, DRAM, register
+from arch.spec import Architecture, from_dict, load, presets
+
+__all__ = ["REGISTRY", "Architecture", "Array1D", "Array2D", "Buffer", "Component", "DRAM",
+           "from_dict", "load", "presets", "register"]

@@ -1,0 +1,165 @@
+"""Architecture components, one pydantic class each, found by their YAML `class:` name.
+
+A new component type is one class here with @register("name"); nothing else in arch
+changes. Every field holding an energy or area number must be covered by `source`
+(one citation for all, or a mapping field -> citation).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
+
+REGISTRY: dict[str, type["Component"]] = {}
+
+
+def register(class_name: str):
+    def wrap(cls):
+        cls.class_name = class_name
+        REGISTRY[class_name] = cls
+        return cls
+    return wrap
+
+
+def _is_cost_field(name: str) -> bool:
+    return name.endswith(("_pj", "_um2", "_mm2")) or "_pj_" in name
+
+
+class Component(BaseModel):
+    """Fields every component has: a name and the sources of its cost numbers."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    class_name: ClassVar[str] = ""
+    name: str = Field(min_length=1)
+    class_: str = Field(alias="class")
+    source: str | dict[str, str] = Field(description="citation for every energy/area number")
+
+    @model_validator(mode="after")
+    def _sources_cover_costs(self):
+        if isinstance(self.source, dict):
+            cost_fields = [f for f in type(self).model_fields if _is_cost_field(f)]
+            missing = [f for f in cost_fields if f not in self.source]
+            if missing:
+                raise ValueError(f"source has no citation for {missing}")
+        return self
+
+    def area_mm2(self) -> float:
+        return 0.0
+
+    def energy_pj(self, action: str, fmt: str | None = None) -> float:
+        """Energy of one action ('read_byte', 'mac', 'exp', ...) in picojoules."""
+        raise KeyError(f"{self.class_name} '{self.name}' has no action '{action}'")
+
+
+@register("dram")
+class DRAM(Component):
+    """Off-chip memory: bandwidth and energy per bit moved."""
+
+    type: str = "HBM2"
+    bandwidth_gb_s: PositiveFloat
+    energy_pj_per_bit: float = Field(ge=0)
+
+    def energy_pj(self, action, fmt=None):
+        if action in ("read_byte", "write_byte"):
+            return 8 * self.energy_pj_per_bit
+        return super().energy_pj(action, fmt)
+
+
+@register("buffer")
+class Buffer(Component):
+    """On-chip SRAM shared by the arrays: holds double-buffered tiles."""
+
+    capacity_kib: PositiveFloat
+    read_bytes_per_cycle: PositiveInt
+    read_pj_per_byte: float = Field(ge=0)
+    write_pj_per_byte: float = Field(ge=0)
+    area_mm2_per_mib: float = Field(ge=0)
+
+    @property
+    def capacity_bytes(self) -> int:
+        return int(self.capacity_kib * 1024)
+
+    def area_mm2(self):
+        return self.area_mm2_per_mib * self.capacity_kib / 1024
+
+    def energy_pj(self, action, fmt=None):
+        if action == "read_byte":
+            return self.read_pj_per_byte
+        if action == "write_byte":
+            return self.write_pj_per_byte
+        return super().energy_pj(action, fmt)
+
+
+class _Array(Component):
+    """Shared by the arrays: supported formats with per-format energies."""
+
+    formats: list[str] = Field(min_length=1)
+
+    def _per_format(self, table: dict[str, float], fmt: str | None, what: str) -> float:
+        if fmt in table:
+            return table[fmt]
+        raise KeyError(f"{self.class_name} '{self.name}' has no {what} energy for format "
+                       f"'{fmt}' (it has: {', '.join(table)})")
+
+
+@register("array2d")
+class Array2D(_Array):
+    """A rows x cols systolic array of MAC PEs (output- or weight-stationary)."""
+
+    rows: PositiveInt
+    cols: PositiveInt
+    dataflows: list[str] = Field(default=["os", "ws", "is"], min_length=1)
+    mac_pj: dict[str, float]
+    pe_area_um2: PositiveFloat
+
+    @model_validator(mode="after")
+    def _check(self):
+        bad = [d for d in self.dataflows if d not in ("os", "ws", "is")]
+        if bad:
+            raise ValueError(f"unknown dataflow(s) {bad} (known: os, ws, is)")
+        missing = [f for f in self.formats if f not in self.mac_pj]
+        if missing:
+            raise ValueError(f"mac_pj has no entry for format(s) {missing}")
+        return self
+
+    @property
+    def pes(self) -> int:
+        return self.rows * self.cols
+
+    def area_mm2(self):
+        return self.pes * self.pe_area_um2 * 1e-6
+
+    def energy_pj(self, action, fmt=None):
+        if action == "mac":
+            return self._per_format(self.mac_pj, fmt, "MAC")
+        return super().energy_pj(action, fmt)
+
+
+@register("array1d")
+class Array1D(_Array):
+    """A row of vector lanes for element-wise and reduction Einsums.
+
+    op_cycles: cycles one lane spends per operation (default 1; e.g. exp may take more).
+    """
+
+    lanes: PositiveInt
+    op_pj: dict[str, float]
+    op_cycles: dict[str, PositiveInt] = {}
+    lane_area_um2: PositiveFloat
+    pipeline_depth: PositiveInt = 4
+
+    @model_validator(mode="after")
+    def _check(self):
+        if "default" not in self.op_pj:
+            raise ValueError("op_pj needs a 'default' entry for operations not listed")
+        return self
+
+    def cycles_per(self, op: str) -> int:
+        return self.op_cycles.get(op, 1)
+
+    def area_mm2(self):
+        return self.lanes * self.lane_area_um2 * 1e-6
+
+    def energy_pj(self, action, fmt=None):
+        return self.op_pj.get(action, self.op_pj["default"])

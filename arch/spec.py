@@ -1,0 +1,122 @@
+"""The Architecture: clock, technology and components, loaded from YAML."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError
+
+from yamlspec import SpecError, from_pydantic, read_yaml
+from arch.components import REGISTRY, Array1D, Array2D, Buffer, Component, DRAM
+
+PRESETS_DIR = Path(__file__).parent / "presets"
+DEFAULT = "default"
+
+
+class Architecture(BaseModel):
+    """A named accelerator: one DRAM, one global buffer, a 2D MAC array, a 1D vector unit."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    clock_ghz: PositiveFloat
+    technology_nm: PositiveInt
+    description: str = ""
+    components: list[Component] = Field(min_length=1)
+    file: str = ""
+
+    def _one(self, cls: type[Component]):
+        found = [c for c in self.components if isinstance(c, cls)]
+        if len(found) != 1:
+            raise SpecError(f"expected exactly one component of class '{cls.class_name}', found "
+                            f"{len(found)}", self.file or None, "architecture.components")
+        return found[0]
+
+    @property
+    def dram(self) -> DRAM:
+        return self._one(DRAM)
+
+    @property
+    def buffer(self) -> Buffer:
+        return self._one(Buffer)
+
+    @property
+    def array2d(self) -> Array2D:
+        return self._one(Array2D)
+
+    @property
+    def array1d(self) -> Array1D:
+        return self._one(Array1D)
+
+    @property
+    def dram_bytes_per_cycle(self) -> float:
+        return self.dram.bandwidth_gb_s / self.clock_ghz
+
+    def area_breakdown_mm2(self) -> dict[str, float]:
+        return {c.name: c.area_mm2() for c in self.components}
+
+    def with_changes(self, **changes) -> "Architecture":
+        """A copy with component fields replaced: with_changes(**{'PE.rows': 64})."""
+        data = self.to_dict()
+        for key, value in changes.items():
+            if "." in key:
+                comp, field = key.split(".", 1)
+                target = next((c for c in data["components"] if c["name"] == comp), None)
+                if target is None:
+                    raise SpecError(f"no component named '{comp}'", self.file or None, key)
+                target[field] = value
+            else:
+                data[key] = value
+        return from_dict(data, self.file)
+
+    def to_dict(self) -> dict:
+        out = self.model_dump(exclude={"file", "components"})
+        # Each component by its own class (the declared type would drop its fields).
+        out["components"] = [c.model_dump(by_alias=True) for c in self.components]
+        return out
+
+
+def from_dict(data: dict, file: str = "") -> Architecture:
+    """Validate a plain dict (the `architecture:` mapping) into an Architecture."""
+    if not isinstance(data, dict):
+        raise SpecError("expected a mapping", file or None, "architecture")
+    comps = data.get("components")
+    if not isinstance(comps, list):
+        raise SpecError("expected a list of components", file or None, "architecture.components")
+    built = []
+    for i, comp in enumerate(comps):
+        where = f"architecture.components[{i}]"
+        if not isinstance(comp, dict) or "class" not in comp:
+            raise SpecError("each component needs a 'class:' key", file or None, where)
+        cls = REGISTRY.get(comp["class"])
+        if cls is None:
+            raise SpecError(f"unknown component class '{comp['class']}' (known: "
+                            f"{', '.join(sorted(REGISTRY))})", file or None, f"{where}.class")
+        try:
+            built.append(cls.model_validate(comp))
+        except ValidationError as err:
+            raise from_pydantic(err, file or None, where) from None
+    try:
+        return Architecture.model_validate({**data, "components": built, "file": file})
+    except ValidationError as err:
+        raise from_pydantic(err, file or None, "architecture") from None
+
+
+def load(name_or_path: str | Path | None = None) -> Architecture:
+    """A preset name from arch/presets (default: 'default') or a YAML file path."""
+    name_or_path = name_or_path or DEFAULT
+    path = Path(name_or_path)
+    if not path.suffix:
+        preset = PRESETS_DIR / f"{name_or_path}.yaml"
+        if not preset.exists():
+            raise SpecError(f"no preset named '{name_or_path}' (presets: "
+                            f"{', '.join(presets())}); or give a path to a YAML file")
+        path = preset
+    data = read_yaml(path, expect_key="architecture")
+    arch = from_dict(data["architecture"], str(path))
+    for getter in ("dram", "buffer", "array2d", "array1d"):
+        getattr(arch, getter)  # each must be present exactly once
+    return arch
+
+
+def presets() -> list[str]:
+    return sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))

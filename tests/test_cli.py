@@ -1,0 +1,93 @@
+"""`sim run`: the summary, the JSON keys, and bad input as one paragraph, no traceback."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import REPO
+from sim.cli import main
+
+GPT2 = str(REPO / "workloads" / "gpt2.yaml")
+
+
+def gpt2_prefill_macs():
+    L, d, f, v, p = 12, 768, 3072, 50257, 1024
+    return L * (4 * p * d * d + 2 * p * p * d + 2 * p * d * f) + p * d * v
+
+
+def test_run_json_has_the_documented_keys():
+    result = CliRunner().invoke(main, ["run", GPT2, "--json"])
+    assert result.exit_code == 0, result.output
+    d = json.loads(result.output)
+    for key in ("workload", "arch", "cycles", "seconds", "energy_j", "energy_breakdown",
+                "area_mm2", "macs", "dram_bytes", "utilization", "einsums"):
+        assert key in d
+    assert d["macs"] == gpt2_prefill_macs()
+    assert {"name", "cycles", "energy_j", "macs"} <= set(d["einsums"][0])
+    assert d["seconds"] == pytest.approx(d["cycles"] / 1e9)
+
+
+def test_run_summary():
+    result = CliRunner().invoke(main, ["run", GPT2])
+    assert result.exit_code == 0, result.output
+    assert "gpt2-prefill on default" in result.output and "utilization PE2D" in result.output
+
+
+def test_objective_and_saved_mapping(tmp_path):
+    saved = tmp_path / "m.yaml"
+    first = CliRunner().invoke(main, ["run", GPT2, "--objective", "energy", "--json",
+                                      "--save-mapping", str(saved)])
+    again = CliRunner().invoke(main, ["run", GPT2, "--mapping", str(saved), "--json"])
+    assert first.exit_code == again.exit_code == 0
+    assert json.loads(first.output)["cycles"] == json.loads(again.output)["cycles"]
+
+
+def _bad(args):
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit) and "Traceback" not in result.output
+    return result.output
+
+
+def test_bad_workload_yaml(write_yaml):
+    path = write_yaml("workload: [unclosed\n")
+    out = _bad(["run", str(path)])
+    assert "error:" in out and str(path) in out and "malformed YAML" in out
+
+
+def test_unknown_component_class(write_yaml):
+    text = (REPO / "arch" / "presets" / "default.yaml").read_text()
+    path = write_yaml(text.replace("class: buffer", "class: sram9"), "arch.yaml")
+    out = _bad(["run", GPT2, "--arch", str(path)])
+    assert "architecture.components[1].class" in out and "sram9" in out
+
+
+def test_negative_size(write_yaml):
+    text = (REPO / "workloads" / "gpt2.yaml").read_text().replace("d_ff: 3072", "d_ff: -1")
+    out = _bad(["run", str(write_yaml(text))])
+    assert "model.d_ff" in out
+
+
+def test_mapping_cannot_fit(write_yaml):
+    text = (REPO / "arch" / "presets" / "default.yaml").read_text()
+    path = write_yaml(text.replace("capacity_kib: 8192", "capacity_kib: 1"), "tiny.yaml")
+    out = _bad(["run", GPT2, "--arch", str(path)])
+    assert "mapping cannot fit" in out and ("l0_" in out or "LOGITS" in out)
+
+
+def test_mapping_for_unknown_einsum(write_yaml):
+    path = write_yaml("mappings:\n  nope: {unit: array1d, chunk_points: 4}\n", "m.yaml")
+    out = _bad(["run", GPT2, "--mapping", str(path)])
+    assert "nope" in out
+
+
+def test_missing_file():
+    out = _bad(["run", "no/such/workload.yaml"])
+    assert "file not found" in out
+
+
+def test_help_documents_every_option():
+    out = CliRunner().invoke(main, ["run", "--help"]).output
+    for option in ("--arch", "--objective", "--mapping", "--save-mapping", "--json"):
+        assert option in out

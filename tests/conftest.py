@@ -15,3 +15,22 @@ def write_yaml(tmp_path):
         return path
 
     return write
+
+
+@pytest.fixture
+def expect_spec_error(write_yaml):
+    """Write `text`, load it with `loader`, and check the SpecError names the file and
+    contains every fragment. Returns the message."""
+    from yamlspec import SpecError
+
+    def check(loader, text: str, *fragments: str) -> str:
+        path = write_yaml(text)
+        with pytest.raises(SpecError) as info:
+            loader(path)
+        message = str(info.value)
+        assert str(path) in message, message
+        for fragment in fragments:
+            assert fragment in message, message
+        return message
+
+    return check

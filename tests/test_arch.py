@@ -22,41 +22,31 @@ def test_registry_is_keyed_by_class_name():
     assert {"dram", "buffer", "array2d", "array1d"} <= set(REGISTRY)
 
 
-def _expect_error(write_yaml, text, *fragments):
-    path = write_yaml(text)
-    with pytest.raises(SpecError) as info:
-        arch.load(path)
-    message = str(info.value)
-    assert str(path) in message
-    for fragment in fragments:
-        assert fragment in message, message
-
-
-def test_unknown_class(write_yaml):
-    _expect_error(write_yaml, DEFAULT.replace("class: array1d", "class: tensorcore"),
+def test_unknown_class(expect_spec_error):
+    expect_spec_error(arch.load, DEFAULT.replace("class: array1d", "class: tensorcore"),
                   "architecture.components[3].class", "unknown component class 'tensorcore'")
 
 
 @pytest.mark.parametrize("value", [0, -128])
-def test_non_positive_size(write_yaml, value):
-    _expect_error(write_yaml, DEFAULT.replace("rows: 128", f"rows: {value}"),
+def test_non_positive_size(expect_spec_error, value):
+    expect_spec_error(arch.load, DEFAULT.replace("rows: 128", f"rows: {value}"),
                   "architecture.components[2].rows", "greater than 0")
 
 
-def test_unknown_key(write_yaml):
-    _expect_error(write_yaml, DEFAULT.replace("rows: 128", "rows: 128\n      rowz: 4"),
+def test_unknown_key(expect_spec_error):
+    expect_spec_error(arch.load, DEFAULT.replace("rows: 128", "rows: 128\n      rowz: 4"),
                   "architecture.components[2].rowz")
 
 
-def test_missing_source_for_a_cost(write_yaml):
+def test_missing_source_for_a_cost(expect_spec_error):
     text = DEFAULT.replace(
         '        lane_area_um2: "Horowitz, ISSCC 2014, Fig. 1.1.9 (16-bit FP mult 1640 um^2, add 1360 um^2)"\n',
         "")
-    _expect_error(write_yaml, text, "source has no citation for ['lane_area_um2']")
+    expect_spec_error(arch.load, text, "source has no citation for ['lane_area_um2']")
 
 
-def test_malformed_yaml(write_yaml):
-    _expect_error(write_yaml, "architecture:\n  name: [x\n", "malformed YAML")
+def test_malformed_yaml(expect_spec_error):
+    expect_spec_error(arch.load, "architecture:\n  name: [x\n", "malformed YAML")
 
 
 def test_unknown_preset():

@@ -81,37 +81,26 @@ def test_overrides_change_phase_and_batch():
     assert c.macs == 2 * gpt_prefill_macs(12, 768, 3072, 50257, 128)
 
 
-def _expect_error(write_yaml, text, *fragments):
-    path = write_yaml(text)
-    with pytest.raises(SpecError) as info:
-        workloads.load(path)
-    message = str(info.value)
-    assert str(path) in message
-    for fragment in fragments:
-        assert fragment in message, message
-    return message
-
-
-def test_undefined_tensor(write_yaml):
-    _expect_error(write_yaml, GEMM.replace("A[m,k] * B[k,n]", "A[m,k] * Bx[k,n]"),
+def test_undefined_tensor(expect_spec_error):
+    expect_spec_error(workloads.load, GEMM.replace("A[m,k] * B[k,n]", "A[m,k] * Bx[k,n]"),
                   "workload.einsums", "Bx")
 
 
-def test_mismatched_ranks(write_yaml):
-    _expect_error(write_yaml, GEMM.replace("A[m,k] * B[k,n]", "A[k,m] * B[k,n]"),
+def test_mismatched_ranks(expect_spec_error):
+    expect_spec_error(workloads.load, GEMM.replace("A[m,k] * B[k,n]", "A[k,m] * B[k,n]"),
                   "workload.einsums[0]", "ranks do not match")
 
 
-def test_unknown_operation(write_yaml):
-    _expect_error(write_yaml, GEMM.replace("A[m,k] * B[k,n]", "softplus(A[m,k]) * B[k,n]"),
+def test_unknown_operation(expect_spec_error):
+    expect_spec_error(workloads.load, GEMM.replace("A[m,k] * B[k,n]", "softplus(A[m,k]) * B[k,n]"),
                   "workload.einsums[0]", "unknown operation 'softplus'")
 
 
-def test_unknown_rank(write_yaml):
-    _expect_error(write_yaml, GEMM.replace("C[m,n]", "C[m,q]"), "rank 'q' has no size")
+def test_unknown_rank(expect_spec_error):
+    expect_spec_error(workloads.load, GEMM.replace("C[m,n]", "C[m,q]"), "rank 'q' has no size")
 
 
-def test_cycle(write_yaml):
+def test_cycle(expect_spec_error):
     text = """
 workload:
   ranks: {m: 4}
@@ -120,33 +109,33 @@ workload:
     - P[m] = X[m] + Q[m]
     - Q[m] = P[m] * X[m]
 """
-    _expect_error(write_yaml, text, "cycle")
+    expect_spec_error(workloads.load, text, "cycle")
 
 
 @pytest.mark.parametrize("size", [0, -3, 2.5, "big"])
-def test_bad_rank_size(write_yaml, size):
-    _expect_error(write_yaml, GEMM.replace("k: 16", f"k: {size}"), "workload.ranks.k",
+def test_bad_rank_size(expect_spec_error, size):
+    expect_spec_error(workloads.load, GEMM.replace("k: 16", f"k: {size}"), "workload.ranks.k",
                   "positive integer")
 
 
-def test_malformed_yaml(write_yaml):
-    _expect_error(write_yaml, "workload:\n  ranks: {m: 4\n  einsums: [", "malformed YAML", "line")
+def test_malformed_yaml(expect_spec_error):
+    expect_spec_error(workloads.load, "workload:\n  ranks: {m: 4\n  einsums: [", "malformed YAML", "line")
 
 
-def test_bad_model_dimension(write_yaml):
+def test_bad_model_dimension(expect_spec_error):
     text = (REPO / "workloads" / "gpt2.yaml").read_text().replace("heads: 12", "heads: -12")
-    _expect_error(write_yaml, text, "model.heads", "greater than 0")
+    expect_spec_error(workloads.load, text, "model.heads", "greater than 0")
 
 
-def test_syntax_error_in_einsum(write_yaml):
-    _expect_error(write_yaml, GEMM.replace("A[m,k] * B[k,n]", "A[m,k] * * B[k,n]"),
+def test_syntax_error_in_einsum(expect_spec_error):
+    expect_spec_error(workloads.load, GEMM.replace("A[m,k] * B[k,n]", "A[m,k] * * B[k,n]"),
                   "cannot parse")
 
 
-def test_reduced_rank_needs_reduce(write_yaml):
+def test_reduced_rank_needs_reduce(expect_spec_error):
     text = GEMM.replace("- C[m,n] = A[m,k] * B[k,n]",
                         "- {einsum: 'C[m,n] = A[m,k] * B[k,n]', reduce: none}")
-    _expect_error(write_yaml, text, "need a reduce")
+    expect_spec_error(workloads.load, text, "need a reduce")
 
 
 def test_dot_product_is_vector_work():

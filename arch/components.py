@@ -7,7 +7,7 @@ changes. Every field holding an energy or area number must be covered by `source
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
 
@@ -163,3 +163,61 @@ class Array1D(_Array):
 
     def energy_pj(self, action, fmt=None):
         return self.op_pj.get(action, self.op_pj["default"])
+
+
+@register("pe_storage")
+class PEStorage(Component):
+    """The registers inside every PE of the arrays and the on-array network that delivers
+    operands to them: energy per word read from or written to a PE's register file and
+    per word delivered into a PE (from a neighbour, the other array or the buffer).
+    Counted per Einsum binding by sim/pe_energy.py; its area is inside the PE areas."""
+
+    rf_read_pj: float = Field(ge=0)
+    rf_write_pj: float = Field(ge=0)
+    noc_pj_per_word: float = Field(ge=0)
+
+    def energy_pj(self, action, fmt=None):
+        table = {"rf_read": self.rf_read_pj, "rf_write": self.rf_write_pj,
+                 "noc": self.noc_pj_per_word}
+        if action in table:
+            return table[action]
+        return super().energy_pj(action, fmt)
+
+
+@register("bitserial_array")
+class BitSerialArray(Array2D):
+    """rows x cols dot-product PEs whose weights enter `weight_bits_per_cycle` bits per
+    cycle (BitMoD); bit-parallel when that is absent (ANT, OliVe, FP16 baselines).
+    Timing: sim/bitserial.py. Weights are stored at `weight_storage_bits` per weight
+    (code + scale/type overhead); `weight_code_bits` is what the datapath steps through.
+    """
+
+    lanes: PositiveInt = 1
+    weight_format: str = Field(min_length=1)
+    weight_code_bits: PositiveInt
+    weight_storage_bits: PositiveFloat | None = None  # default: numformats.bits_per_weight
+    weight_bits_per_cycle: PositiveInt | None = None
+    group_size: PositiveInt = 128
+    dequant_cycles: int = Field(default=0, ge=0)
+    pipeline_depth: int = Field(default=0, ge=0)
+    pe_pj_per_cycle: float = Field(ge=0)
+    schedule_objective: Literal["latency", "energy", "edp"] = "edp"  # how tile orders are ranked
+    dataflows: list[str] = Field(default=["os"], min_length=1)
+    mac_pj: dict[str, float] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _mac_pj_from_pe(cls, data):
+        # Derived, never given: a MAC costs the PE's per-cycle energy over the MACs it
+        # retires per cycle (recomputed on every validation, so with_changes stays true).
+        if isinstance(data, dict) and "pe_pj_per_cycle" in data:
+            bpc = data.get("weight_bits_per_cycle") or data.get("weight_code_bits", 1)
+            cpw = -(-int(data.get("weight_code_bits", 1)) // int(bpc))
+            per_mac = float(data["pe_pj_per_cycle"]) * cpw / int(data.get("lanes", 1))
+            data = {**data, "mac_pj": {f: per_mac for f in data.get("formats", [])}}
+        return data
+
+    @property
+    def cycles_per_weight(self) -> int:
+        bpc = self.weight_bits_per_cycle or self.weight_code_bits
+        return -(-self.weight_code_bits // bpc)

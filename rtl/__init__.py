@@ -1,4 +1,8 @@
-"""Amaranth RTL generators for the simulated blocks (to come: see the RTL issue).
+"""Amaranth RTL generators for the simulated blocks, built from the same `arch` objects
+the simulator uses; co-simulation against sim's cycle models (rtl.cosim, the only module
+that imports sim); Verilog, yosys synthesis and nextpnr timing (rtl.synth).
 
-Will import arch (and sim only in its co-simulation module).
+Blocks (rtl.blocks.BLOCKS): mac-pe (rtl.mac), array2d (rtl.array2d), bitserial-pe /
+bitserial-array (rtl.bitserial), vector1d (rtl.vector1d), pim-bank-mac (rtl.pim_bank_mac).
+See docs/rtl.md.
 """

@@ -130,5 +130,20 @@ def list_cmd():
         console.print(f"  workloads/{path.name}")
 
 
+def _add_plugin_commands(group: click.Group) -> None:
+    """Register every `command` defined by a module in sim/commands/."""
+    import importlib
+    import pkgutil
+
+    import sim.commands
+
+    for info in pkgutil.iter_modules(sim.commands.__path__):
+        module = importlib.import_module(f"sim.commands.{info.name}")
+        if isinstance(getattr(module, "command", None), click.Command):
+            group.add_command(module.command)
+
+
+_add_plugin_commands(main)
+
 if __name__ == "__main__":
     main()

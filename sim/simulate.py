@@ -8,6 +8,7 @@ from yamlspec import SpecError
 from arch import Architecture
 import mapper
 from mapper import GemmMapping, Mapping
+from sim.bitserial_engine import run_bitserial
 from sim.gemm_engine import run_gemm
 from sim.result import EinsumResult, Result
 from sim.vector_engine import run_vector
@@ -17,6 +18,13 @@ from workloads import Cascade, Einsum
 ENGINES: dict[str, Callable[[Einsum, Architecture, Mapping], EinsumResult]] = {
     "array2d": run_gemm,
     "array1d": run_vector,
+    "bitserial_array": run_bitserial,
+}
+# Architectures that run a whole cascade their own way, keyed by a component class they
+# hold (PIM-GPT's channels + ASIC; GPU/CPU roofline baselines). Still entered here only.
+WHOLE_CASCADE_ENGINES: dict[str, str] = {
+    "pim_dram": "sim.pim.run:simulate_pim",
+    "roofline_device": "sim.roofline:simulate_roofline",
 }
 OBJECTIVE_KEYS = {
     "latency": lambda r: (r.cycles, r.energy_j),
@@ -33,28 +41,39 @@ def simulate_einsum(einsum: Einsum, arch: Architecture, mapping: Mapping) -> Ein
     if not isinstance(mapping, GemmMapping) and einsum.is_contraction:
         raise SpecError(f"Einsum '{einsum.name}' is a contraction; map it to unit array2d",
                         arch.file or None, einsum.where or einsum.name)
-    return ENGINES[mapping.unit](einsum, arch, mapping)
+    # A contraction runs on whatever class the arch's 2D array is (array2d, bitserial_array).
+    unit = arch.array2d.class_name if isinstance(mapping, GemmMapping) else mapping.unit
+    return ENGINES[unit](einsum, arch, mapping)
 
 
 def best_mapping(einsum: Einsum, arch: Architecture, objective: str,
-                 keep: int = 3) -> tuple[EinsumResult, int]:
+                 keep: int = 3, search: "mapper.SearchOptions | None" = None
+                 ) -> tuple[EinsumResult, int]:
     """Simulate the mapper's best few candidates exactly and keep the best."""
-    cands, scored = mapper.candidates(einsum, arch, objective, keep)
+    cands, scored = mapper.candidates(einsum, arch, objective, keep, options=search)
     results = [simulate_einsum(einsum, arch, m) for m in cands]
     return min(results, key=OBJECTIVE_KEYS[objective]), scored
 
 
 def simulate(cascade: Cascade, arch: Architecture, mapping: dict[str, Mapping] | None = None,
-             objective: str = "latency", progress: Callable[[int, int], None] | None = None
-             ) -> Result:
+             objective: str = "latency", progress: Callable[[int, int], None] | None = None,
+             search: "mapper.SearchOptions | None" = None) -> Result:
     """Simulate every Einsum of `cascade` on `arch`, one after another (unfused: each
     reads its inputs from DRAM and writes its output back).
 
     `mapping` fixes the mapping of some Einsums by name; the mapper chooses the rest
-    for `objective`. Einsums with identical shapes and mappings are simulated once.
+    for `objective` (`search`: method and budget, see mapper.SearchOptions). Einsums
+    with identical shapes and mappings are simulated once.
     """
     if objective not in OBJECTIVE_KEYS:
         raise SpecError(f"unknown objective '{objective}' (known: {', '.join(OBJECTIVE_KEYS)})")
+    for comp in arch.components:
+        if comp.class_name in WHOLE_CASCADE_ENGINES:
+            import importlib
+
+            module, func = WHOLE_CASCADE_ENGINES[comp.class_name].split(":")
+            engine = getattr(importlib.import_module(module), func)
+            return engine(cascade, arch, mapping, objective, progress)
     mapping = dict(mapping or {})
     names = {e.name for e in cascade.einsums}
     unknown = sorted(set(mapping) - names)
@@ -71,7 +90,7 @@ def simulate(cascade: Cascade, arch: Architecture, mapping: dict[str, Mapping] |
             if given is not None:
                 cache[key] = simulate_einsum(e, arch, given)
             else:
-                cache[key], n = best_mapping(e, arch, objective)
+                cache[key], n = best_mapping(e, arch, objective, search=search)
                 scored += n
         rows.append(cache[key].renamed(e.name))
         if progress:

@@ -6,7 +6,6 @@ import pytest
 
 import workloads
 from conftest import REPO
-from yamlspec import SpecError
 
 GEMM = """
 workload:

@@ -4,7 +4,9 @@ Two kinds of file:
 - a model file (top-level `model:`, `phase:`, `batch:`, `format:`), built by
   workloads.transformer;
 - an explicit cascade (top-level `workload:` with `ranks:`, `inputs:` and `einsums:`);
-  every tensor an Einsum reads is declared in `inputs:` or produced by an Einsum.
+  every tensor an Einsum reads is declared in `inputs:` or produced by an Einsum;
+  an `iterative:` block (loop-carried tensors, e.g. attention_1pass.yaml) is read by
+  workloads.attention.load.
 """
 
 from __future__ import annotations
@@ -51,6 +53,9 @@ def load(path: str | Path, **overrides) -> Cascade:
     if "workload" in data:
         if overrides:
             raise SpecError("overrides apply to model files only", file)
+        if isinstance(data["workload"], dict) and "iterative" in data["workload"]:
+            from workloads import attention  # a recurrence with loop-carried tensors
+            return attention.load(path)
         return _explicit(data["workload"], file)
     raise SpecError("expected a top-level 'model:' (a transformer) or 'workload:' "
                     "(an explicit Einsum cascade)", file)

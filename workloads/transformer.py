@@ -27,6 +27,8 @@ class ModelSpec(BaseModel):
     d_ff: PositiveInt
     vocab: PositiveInt
     head_dim: PositiveInt | None = None  # default d_model / heads
+    kv_heads: PositiveInt | None = None  # grouped-query attention: K/V heads (default heads)
+    gated_ffn: bool = False              # FFN = W2 (act(x W1) * (x W3)), as Llama's SwiGLU
     activation: Literal["gelu", "relu", "silu"] = "gelu"
     norm: Literal["layernorm", "rmsnorm"] = "layernorm"
     norm_position: Literal["pre", "post"] = "pre"
@@ -41,7 +43,14 @@ class ModelSpec(BaseModel):
                 raise ValueError(f"d_model {self.d_model} is not divisible by heads {self.heads}; "
                                  "give head_dim explicitly")
             self.head_dim = self.d_model // self.heads
+        if self.kv_heads is not None and self.heads % self.kv_heads:
+            raise ValueError(f"heads {self.heads} is not a multiple of kv_heads {self.kv_heads}")
         return self
+
+    @property
+    def grouped(self) -> bool:
+        """Grouped-query attention: heads h split into K/V groups g of q query heads."""
+        return self.kv_heads is not None and self.kv_heads != self.heads
 
 
 class PhaseSpec(BaseModel):
@@ -59,6 +68,8 @@ def build_transformer(model: ModelSpec, phase: PhaseSpec, batch: int = 1,
                       fmt: str = "fp16", source: str = "") -> Cascade:
     dims = {"b": batch, "d": model.d_model, "h": model.heads, "e": model.head_dim,
             "f": model.d_ff, "v": model.vocab}
+    if model.grouped:
+        dims.update(g=model.kv_heads, q=model.heads // model.kv_heads)
     builder = CascadeBuilder(f"{model.name}-{phase.kind}", dims, fmt, source)
     if phase.kind == "prefill":
         ranks = {**dims, "p": phase.seq_len, "m": phase.seq_len}
@@ -88,27 +99,33 @@ def _layer(b: CascadeBuilder, model: ModelSpec, ranks: dict, x: str, inp: str,
     scale = 1.0 / model.head_dim ** 0.5
     pre = model.norm_position == "pre"
     h = _norm(b, model, ranks, f"{x}ln1", inp) if pre else inp
+    hq, hk = ("g,q", "g") if model.grouped else ("h", "h")  # query / key-value head ranks
     for t in ("Q", "K", "V"):
-        add(f"{x}{t}[b,h,p,e] = {h}[b,p,d] * {x}W{t}[d,h,e]")
+        hs = hq if t == "Q" else hk
+        add(f"{x}{t}[b,{hs},p,e] = {h}[b,p,d] * {x}W{t}[d,{hs},e]")
         if model.bias:
-            add(f"{x}{t}b[b,h,p,e] = {x}{t}[b,h,p,e] + {x}B{t}[h,e]")
+            add(f"{x}{t}b[b,{hs},p,e] = {x}{t}[b,{hs},p,e] + {x}B{t}[{hs},e]")
     q, k, v = (f"{x}{t}b" if model.bias else f"{x}{t}" for t in ("Q", "K", "V"))
     if cached_kv:  # this token's K, V are appended to the cache, which attention reads
         k, v = f"{x}Kcache", f"{x}Vcache"
-    add(f"{x}QK[b,h,p,m] = {q}[b,h,p,e] * {k}[b,h,m,e]")
-    add(f"{x}GM[b,h,p] = {x}QK[b,h,p,m]", reduce="max")
-    add(f"{x}SN[b,h,p,m] = exp(({x}QK[b,h,p,m] - {x}GM[b,h,p]) * {scale!r})")
-    add(f"{x}SD[b,h,p] = {x}SN[b,h,p,m]")
-    add(f"{x}A[b,h,p,m] = {x}SN[b,h,p,m] / {x}SD[b,h,p]")
-    add(f"{x}AV[b,h,p,e] = {x}A[b,h,p,m] * {v}[b,h,m,e]")
-    add(f"{x}Z[b,p,d] = {x}AV[b,h,p,e] * {x}WO[h,e,d]")
+    add(f"{x}QK[b,{hq},p,m] = {q}[b,{hq},p,e] * {k}[b,{hk},m,e]")
+    add(f"{x}GM[b,{hq},p] = {x}QK[b,{hq},p,m]", reduce="max")
+    add(f"{x}SN[b,{hq},p,m] = exp(({x}QK[b,{hq},p,m] - {x}GM[b,{hq},p]) * {scale!r})")
+    add(f"{x}SD[b,{hq},p] = {x}SN[b,{hq},p,m]")
+    add(f"{x}A[b,{hq},p,m] = {x}SN[b,{hq},p,m] / {x}SD[b,{hq},p]")
+    add(f"{x}AV[b,{hq},p,e] = {x}A[b,{hq},p,m] * {v}[b,{hk},m,e]")
+    add(f"{x}Z[b,p,d] = {x}AV[b,{hq},p,e] * {x}WO[{hq},e,d]")
     bias_o = f" + {x}BO[d]" if model.bias else ""
     add(f"{x}R1[b,p,d] = {inp}[b,p,d] + {x}Z[b,p,d]{bias_o}")
     r1 = f"{x}R1" if pre else _norm(b, model, ranks, f"{x}ln1", f"{x}R1")
     h2 = _norm(b, model, ranks, f"{x}ln2", r1) if pre else r1
     add(f"{x}F1[b,p,f] = {h2}[b,p,d] * {x}W1[d,f]")
     bias_1 = f" + {x}BF1[f]" if model.bias else ""
-    add(f"{x}G[b,p,f] = {model.activation}({x}F1[b,p,f]{bias_1})")
+    if model.gated_ffn:
+        add(f"{x}F3[b,p,f] = {h2}[b,p,d] * {x}W3[d,f]")
+        add(f"{x}G[b,p,f] = {model.activation}({x}F1[b,p,f]{bias_1}) * {x}F3[b,p,f]")
+    else:
+        add(f"{x}G[b,p,f] = {model.activation}({x}F1[b,p,f]{bias_1})")
     add(f"{x}F2[b,p,d] = {x}G[b,p,f] * {x}W2[f,d]")
     bias_2 = f" + {x}BF2[d]" if model.bias else ""
     add(f"{x}Y[b,p,d] = {r1}[b,p,d] + {x}F2[b,p,d]{bias_2}")

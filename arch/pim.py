@@ -1,0 +1,102 @@
+"""Components of processing-in-memory architectures and of roofline baseline devices.
+
+`pim_dram`: GDDR6 channels with a MAC unit per bank (AiM-style); `pim_asic`: the
+PIM-GPT ASIC (non-linear units, adders, buffers); `roofline_device`: a GPU or CPU
+modelled by peak compute, memory bandwidth, efficiencies and kernel-launch cost.
+An architecture holding one of these is `standalone`: it needs no 2D/1D array.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field, PositiveFloat, PositiveInt, field_validator
+
+from arch.components import Component, register
+
+GDDR6_TIMING_KEYS = ("tRCD", "tRCDWR", "tRP", "tRAS", "tRC", "tWR", "tRTP", "tCCD_S", "tCCD_L",
+                     "tRRD_S", "tRRD_L", "tFAW", "tWTR", "tREFI", "tRFC", "tCL", "tCWL", "tCCD_MAC")
+
+
+@register("pim_dram")
+class PimDram(Component):
+    """Channels of AiM-style GDDR6: banks, rows, a MAC unit per bank, a global buffer."""
+
+    standalone: ClassVar[bool] = True
+    channels: PositiveInt
+    banks: PositiveInt = 16
+    bank_groups: PositiveInt = 4
+    row_bytes: PositiveInt = 2048
+    data_rate_gbps: PositiveFloat
+    pins: PositiveInt = 16
+    global_buffer_bytes: PositiveInt = 2048
+    mac_lanes: PositiveInt = 16
+    mac_col_latency: int = Field(1, ge=0)
+    mac_mult_latency: int = Field(1, ge=0)
+    mac_acc_latency: int = Field(1, ge=1)
+    timing_ns: dict[str, float]
+    engine_tick_ns: PositiveFloat | None = None   # simulation time step (default: one CK)
+    act_pj: float = Field(ge=0)             # one bank: activate + precharge of a row
+    column_pj: float = Field(ge=0)          # one bank: 32 B column read to the bank's MAC unit
+    mac_pj: float = Field(ge=0)             # one 16-bit multiply-accumulate
+    io_pj_per_bit: float = Field(ge=0)      # bits crossing the channel interface
+    refresh_pj: float = Field(ge=0)         # one all-bank refresh of a channel
+    background_mw_per_channel: float = Field(ge=0)
+
+    @field_validator("timing_ns")
+    @classmethod
+    def _all_timings(cls, v: dict[str, float]) -> dict[str, float]:
+        missing = [k for k in GDDR6_TIMING_KEYS if k not in v]
+        unknown = [k for k in v if k not in GDDR6_TIMING_KEYS]
+        if missing or unknown:
+            raise ValueError(f"timing_ns needs exactly {', '.join(GDDR6_TIMING_KEYS)}; "
+                             f"missing {missing}, unknown {unknown}")
+        if any(x <= 0 for x in v.values()):
+            raise ValueError("every timing_ns value must be > 0 (ns)")
+        return v
+
+    def energy_pj(self, action, fmt=None):
+        table = {"act": self.act_pj, "column": self.column_pj, "mac": self.mac_pj,
+                 "io_bit": self.io_pj_per_bit, "refresh": self.refresh_pj}
+        if action in table:
+            return table[action]
+        return super().energy_pj(action, fmt)
+
+
+@register("pim_asic")
+class PimAsic(Component):
+    """The ASIC beside the PIM channels: vector units for the non-linear ops, adders, buffers."""
+
+    standalone: ClassVar[bool] = True
+    clock_ghz: PositiveFloat
+    technology_nm: PositiveInt
+    lanes: PositiveInt                      # elements per cycle of each vector unit
+    cycles_per_element: dict[str, float]    # op -> issue cycles per element per lane (throughput)
+    latency_cycles: dict[str, int] = {}     # op -> pipeline depth, paid once per Einsum
+    op_pj: dict[str, float]                 # op -> energy per element
+    buffer_kib: PositiveFloat
+    static_mw: float = Field(ge=0)
+    area_mm2_total: float = Field(ge=0)
+
+    def area_mm2(self) -> float:
+        return self.area_mm2_total
+
+    def energy_pj(self, action, fmt=None):
+        if action in self.op_pj:
+            return self.op_pj[action]
+        return super().energy_pj(action, fmt)
+
+
+@register("roofline_device")
+class RooflineDevice(Component):
+    """A GPU or CPU: time = sum over kernels of max(compute, memory) plus launch overhead."""
+
+    standalone: ClassVar[bool] = True
+    kind: str                                # gpu | cpu
+    peak_tflops: PositiveFloat               # at the workload's format
+    mem_bandwidth_gb_s: PositiveFloat
+    mem_efficiency: float = Field(gt=0, le=1)    # achievable fraction of peak bandwidth (GEMV)
+    compute_efficiency: float = Field(gt=0, le=1)
+    kernel_launch_us: float = Field(ge=0)        # per kernel: launch + framework dispatch
+    element_bits: PositiveInt = 16               # operand width the device computes in
+    power_w: PositiveFloat                       # board/package power while generating

@@ -1,0 +1,1 @@
+"""BitMoD (HPCA 2025) reproduction: quantization study and accelerator experiment."""

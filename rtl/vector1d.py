@@ -1,0 +1,324 @@
+"""The 1D unit's lanes: a micro-programmed fixed-point ALU per lane, one program per
+element-wise/reduction Einsum (FuseMax's online-softmax cascade: running max, exp,
+running sum, correction).
+
+Timing contract: sim/vector_engine.py (cycles_per_point, lane_cycles) and
+sim/vector_reference.py. A lane evaluates the Einsum's expression at one input point
+after another, its operations one after another (`op_cycles` each, from the arch's
+Array1D), then folds the value into the reduction (`op_cycles` of the reduce op); a
+finished output goes through `pipeline_depth` register stages. Output point i belongs
+to lane i mod lanes; all lanes share one controller (they run in lockstep).
+
+Numerics (golden model: `evaluate` below, bit for bit):
+- Values are Q15.16: 32-bit two's complement with 16 fractional bits.
+- add, subtract, neg wrap modulo 2**32; multiply is (a * b) >> 16 (floor), wrapped;
+  max/min exact; constants round(v * 2**16).
+- exp(x) takes op_cycles(exp) = d + 2 cycles: cycle 0 range reduction
+  t = (x * round(log2(e) * 2**16)) >> 16, n = t >> 16, f = t mod 2**16; cycles 1..d
+  Horner steps p = ((p * f) >> 16) + c_i of a degree-d least-squares fit of 2**f on
+  [0, 1) (coefficients rounded to Q16, `exp_coefficients`); last cycle p << n
+  (saturating at 2**31 - 1) or p >> -n. FuseMax costs exp as 6 MACs in 7 cycles:
+  d = 5. Accuracy: see EXP_TOLERANCE (checked by tests/test_rtl_vector1d.py).
+Unsupported operations (divide, the other transcendental functions) raise
+UnsupportedOp: FuseMax's final division AV = RNV / RD has no lane program here.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+from amaranth import Const, Module, Mux, Signal, signed
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from arch import Array1D
+
+FRAC = 16
+WIDTH = 32
+LOG2E_Q16 = round(math.log2(math.e) * (1 << FRAC))
+MAX_Q = (1 << (WIDTH - 1)) - 1
+# |rtl_exp(x) - exp(x)| <= EXP_TOLERANCE_ABS + EXP_TOLERANCE_REL * exp(x) for Q16 x in
+# [-20, 10] at d = 5 (FuseMax's 7 cycles). Measured over every Q16 x on a 1e-4 grid:
+# 3.1 LSB (4.8e-5) absolute where exp(x) < 1, 2**-13.5 relative where exp(x) >= 1
+# (the Q16 rounding of log2(e) dominates there). tests/test_rtl_vector1d.py checks it.
+EXP_TOLERANCE_ABS = 2.0**-14
+EXP_TOLERANCE_REL = 2.0**-13
+BINARY = ("add", "subtract", "multiply", "max", "min")
+UNARY = ("exp", "neg")
+
+
+class UnsupportedOp(ValueError):
+    """The lane ALU has no such operation."""
+
+
+def wrap32(v: int) -> int:
+    v &= (1 << WIDTH) - 1
+    return v - (1 << WIDTH) if v >> (WIDTH - 1) else v
+
+
+def to_q16(x: float) -> int:
+    return wrap32(round(x * (1 << FRAC)))
+
+
+@lru_cache(maxsize=None)
+def exp_coefficients(degree: int) -> tuple[int, ...]:
+    """Q16 coefficients c_0..c_d of the least-squares fit of 2**f on [0, 1)."""
+    f = 0.5 - 0.5 * np.cos(np.pi * (np.arange(512) + 0.5) / 512)  # Chebyshev nodes on [0, 1]
+    coeffs = np.polynomial.polynomial.polyfit(f, 2.0**f, degree)
+    return tuple(int(round(c * (1 << FRAC))) for c in coeffs)
+
+
+def exp_q16(x: int, degree: int) -> int:
+    """The exp the lane computes (golden model), Q16 in and out."""
+    t = (x * LOG2E_Q16) >> FRAC
+    n, f = t >> FRAC, t & ((1 << FRAC) - 1)
+    c = exp_coefficients(degree)
+    p = c[degree]
+    for i in range(degree - 1, -1, -1):
+        p = ((p * f) >> FRAC) + c[i]
+    if n >= 0:
+        return min(p << n, MAX_Q) if n < WIDTH else MAX_Q
+    return p >> -n if -n < WIDTH + 8 else 0
+
+
+def alu(op: str, a: int, b: int = 0) -> int:
+    """One 1-cycle operation of the lane (golden model)."""
+    if op == "add":
+        return wrap32(a + b)
+    if op == "subtract":
+        return wrap32(a - b)
+    if op == "multiply":
+        return wrap32((a * b) >> FRAC)
+    if op == "max":
+        return max(a, b)
+    if op == "min":
+        return min(a, b)
+    if op == "neg":
+        return wrap32(-a)
+    raise UnsupportedOp(op)
+
+
+def evaluate(expr, operands: list[int], exp_degree: int) -> int:
+    """Golden model: an Einsum expression at one point, Q16 operands."""
+    if expr.op == "ref":
+        return operands[expr.index]
+    if expr.op == "const":
+        return to_q16(expr.value)
+    args = [evaluate(a, operands, exp_degree) for a in expr.args]
+    if expr.op == "exp":
+        return exp_q16(args[0], exp_degree)
+    return alu(expr.op, *args)
+
+
+REDUCE_ALU = {"sum": "add", "max": "max", "min": "min"}
+
+
+@dataclass(frozen=True)
+class MicroOp:
+    op: str                  # an ALU op, 'exp', 'copy' or 'reduce:sum' / ':max' / ':min'
+    srcs: tuple              # ('x', i) operand, ('t', j) temp, ('c', q16) constant, ('acc',)
+    dst: tuple               # ('t', j) or ('acc',)
+    cycles: int
+
+
+@dataclass(frozen=True)
+class Program:
+    name: str
+    ops: tuple[MicroOp, ...]
+    reduce: str              # 'sum' / 'max' / 'min' / 'none'
+    inputs: int
+
+    @property
+    def cycles_per_point(self) -> int:
+        return sum(op.cycles for op in self.ops)
+
+
+def compile_einsum(einsum, unit: Array1D) -> Program:
+    """Micro-ops for one Einsum: its expression in post-order into temporaries, then the
+    reduction into the accumulator (for reduce 'none' the last op writes it)."""
+    ops: list[MicroOp] = []
+
+    def walk(expr) -> tuple:
+        if expr.op == "ref":
+            return ("x", expr.index)
+        if expr.op == "const":
+            return ("c", to_q16(expr.value))
+        if expr.op not in BINARY + UNARY:
+            raise UnsupportedOp(f"Einsum '{einsum.name}': the lane ALU has no '{expr.op}' "
+                                f"(it has: {', '.join(BINARY + UNARY)})")
+        srcs = tuple(walk(a) for a in expr.args)
+        cycles = unit.cycles_per(expr.op)
+        if expr.op == "exp" and cycles < 3:
+            raise UnsupportedOp(f"exp needs op_cycles >= 3 (range reduction, >= 1 Horner step, "
+                                f"scaling), the arch gives {cycles}")
+        ops.append(MicroOp(expr.op, srcs, ("t", len(ops)), cycles))
+        return ops[-1].dst
+
+    value = walk(einsum.expr)
+    if einsum.reduce != "none":
+        if einsum.reduce not in REDUCE_ALU:
+            raise UnsupportedOp(f"Einsum '{einsum.name}': no reduction '{einsum.reduce}'")
+        ops.append(MicroOp(f"reduce:{einsum.reduce}", (value,), ("acc",),
+                           unit.cycles_per(einsum.reduce)))
+    elif ops:
+        ops[-1] = MicroOp(ops[-1].op, ops[-1].srcs, ("acc",), ops[-1].cycles)
+    else:  # a copy still costs max(1, 0) cycles in sim's model
+        ops.append(MicroOp("copy", (value,), ("acc",), 1))
+    return Program(einsum.name, tuple(ops), einsum.reduce, len(einsum.inputs))
+
+
+class SoftmaxLanes(wiring.Component):
+    """`lanes` lanes running one of `programs` (input `program`), lockstep.
+
+    Per input point the feeder holds each lane's operands on `x` (one Q16 value per
+    Einsum input) until `take` (the point's last cycle); `first` / `last` mark an
+    output's first (the reduction restarts) and last input point, `lane_valid` the lanes
+    that have an output point in this round. Results leave `pipeline_depth` cycles after their last op.
+    """
+
+    def __init__(self, lanes: int, programs: list[Program], pipeline_depth: int, exp_degree: int):
+        if not programs:
+            raise ValueError("the 1D unit needs at least one Einsum program")
+        self.lanes, self.programs = lanes, programs
+        self.pipeline_depth, self.exp_degree = pipeline_depth, exp_degree
+        self.n_inputs = max(1, max(p.inputs for p in programs))
+        self.n_temps = max(1, max(len(p.ops) for p in programs))
+        q = signed(WIDTH)
+        super().__init__({
+            "program": In(range(max(2, len(programs)))),
+            "valid": In(1), "first": In(1), "last": In(1),
+            "x": In(data.ArrayLayout(data.ArrayLayout(q, self.n_inputs), lanes)),
+            "lane_valid": In(data.ArrayLayout(1, lanes)),
+            "take": Out(1),
+            "out": Out(data.ArrayLayout(q, lanes)), "out_valid": Out(data.ArrayLayout(1, lanes)),
+        })
+
+    @classmethod
+    def from_arch(cls, unit: Array1D, einsums: list) -> "SoftmaxLanes":
+        programs = [compile_einsum(e, unit) for e in einsums]
+        lanes = cls(unit.lanes, programs, unit.pipeline_depth, unit.cycles_per("exp") - 2)
+        lanes.einsums = list(einsums)
+        return lanes
+
+    def describe(self) -> str:
+        progs = ", ".join(f"{p.name} ({p.cycles_per_point} cycles/point)" for p in self.programs)
+        return f"{self.lanes} lanes, Q15.16, depth {self.pipeline_depth}, programs: {progs}"
+
+    def elaborate(self, platform):
+        m = Module()
+        max_ops = max(len(p.ops) for p in self.programs)
+        max_cyc = max(op.cycles for p in self.programs for op in p.ops)
+        pc = Signal(range(max(2, max_ops)))
+        cyc = Signal(range(max(2, max_cyc)))
+        running = self.valid
+        op_last = Signal()      # last cycle of the current micro-op
+        point_last = Signal()   # ... and of the point's last micro-op
+        with m.Switch(self.program):
+            for pi, prog in enumerate(self.programs):
+                with m.Case(pi):
+                    with m.Switch(pc):
+                        for oi, op in enumerate(prog.ops):
+                            with m.Case(oi):
+                                m.d.comb += [op_last.eq(cyc == op.cycles - 1),
+                                             point_last.eq((cyc == op.cycles - 1) & (oi == len(prog.ops) - 1))]
+        with m.If(running):
+            with m.If(point_last):
+                m.d.sync += [pc.eq(0), cyc.eq(0)]
+            with m.Elif(op_last):
+                m.d.sync += [pc.eq(pc + 1), cyc.eq(0)]
+            with m.Else():
+                m.d.sync += cyc.eq(cyc + 1)
+        m.d.comb += self.take.eq(running & point_last)
+        for lane in range(self.lanes):
+            self._lane(m, lane, pc, cyc, running)
+        return m
+
+    def _lane(self, m, lane, pc, cyc, running):
+        q = signed(WIDTH)
+        temps = [Signal(q, name=f"t{j}_l{lane}") for j in range(self.n_temps)]
+        acc = Signal(q, name=f"acc_l{lane}")
+        x = self.x[lane]
+        # exp unit state
+        e_n = Signal(signed(WIDTH - FRAC + 2), name=f"exp_n_l{lane}")
+        e_f = Signal(FRAC, name=f"exp_f_l{lane}")
+        e_p = Signal(signed(WIDTH), name=f"exp_p_l{lane}")
+        coeffs = exp_coefficients(self.exp_degree)
+        done = Signal(name=f"done_l{lane}")        # output finished this cycle
+        result = Signal(q, name=f"result_l{lane}")
+
+        def src(s):
+            kind = s[0]
+            if kind == "x":
+                return x[s[1]]
+            if kind == "t":
+                return temps[s[1]]
+            if kind == "c":
+                return Const(s[1], q)
+            return acc
+
+        def write(dst, value):
+            target = acc if dst[0] == "acc" else temps[dst[1]]
+            m.d.sync += target.eq(value)
+            if dst[0] == "acc":
+                m.d.comb += result.eq(value)
+
+        with m.If(running):
+            with m.Switch(self.program):
+                for pi, prog in enumerate(self.programs):
+                    with m.Case(pi):
+                        with m.Switch(pc):
+                            for oi, op in enumerate(prog.ops):
+                                with m.Case(oi):
+                                    self._micro_op(m, op, src, write, cyc, acc, e_n, e_f, e_p, coeffs,
+                                                   lane, is_point_last=oi == len(prog.ops) - 1,
+                                                   done=done)
+        # Result pipeline: `done` (last op of an output's last input point) + depth stages.
+        stages_valid = Signal(name=f"v1_l{lane}")
+        stage_val = Signal(q, name=f"r1_l{lane}")
+        m.d.sync += stages_valid.eq(done & self.lane_valid[lane])
+        with m.If(done):
+            m.d.sync += stage_val.eq(result)
+        valid, value = stages_valid, stage_val
+        for s in range(2, self.pipeline_depth + 1):
+            nv, nval = Signal(name=f"v{s}_l{lane}"), Signal(q, name=f"r{s}_l{lane}")
+            m.d.sync += [nv.eq(valid), nval.eq(value)]
+            valid, value = nv, nval
+        m.d.comb += [self.out[lane].eq(value), self.out_valid[lane].eq(valid)]
+
+    def _micro_op(self, m, op, src, write, cyc, acc, e_n, e_f, e_p, coeffs, lane, is_point_last, done):
+        last = cyc == op.cycles - 1
+        value = Signal(signed(WIDTH), name=f"v_{op.op}_l{lane}")
+        if op.op == "exp":
+            d = self.exp_degree
+            a = src(op.srcs[0])
+            with m.If(cyc == 0):
+                t = (a * LOG2E_Q16) >> FRAC
+                m.d.sync += [e_n.eq(t >> FRAC), e_f.eq(t[:FRAC]), e_p.eq(coeffs[d])]
+            for i in range(1, d + 1):
+                with m.If(cyc == i):
+                    m.d.sync += e_p.eq(((e_p * e_f) >> FRAC) + coeffs[d - i])
+            shifted_left = Signal(signed(WIDTH + 40), name=f"exp_shl_l{lane}")
+            m.d.comb += shifted_left.eq(e_p << e_n[:5].as_unsigned())
+            neg = (-e_n).as_unsigned()
+            m.d.comb += value.eq(Mux(e_n >= 0,
+                                     Mux((e_n >= WIDTH) | (shifted_left > MAX_Q), MAX_Q, shifted_left),
+                                     Mux(neg >= WIDTH + 8, 0, e_p >> neg[:6])))
+        elif op.op.startswith("reduce:"):
+            v = src(op.srcs[0])
+            combined = {"sum": acc + v, "max": Mux(v > acc, v, acc), "min": Mux(v < acc, v, acc)}
+            m.d.comb += value.eq(Mux(self.first, v, combined[op.op.split(":")[1]]))
+        elif op.op == "copy":
+            m.d.comb += value.eq(src(op.srcs[0]))
+        else:
+            a = src(op.srcs[0])
+            b = src(op.srcs[1]) if len(op.srcs) > 1 else 0
+            expr = {"add": a + b, "subtract": a - b, "multiply": (a * b) >> FRAC,
+                    "max": Mux(a > b, a, b), "min": Mux(a < b, a, b), "neg": -a}[op.op]
+            m.d.comb += value.eq(expr)
+        with m.If(last):
+            write(op.dst, value)
+            if is_point_last:
+                m.d.comb += done.eq(self.last)

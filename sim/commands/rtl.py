@@ -1,0 +1,118 @@
+"""`sim rtl BLOCK --arch FILE --out DIR [--cosim]`: Verilog, synthesis and co-simulation
+of one hardware block built from an architecture (see docs/rtl.md)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+
+
+def _parse_sets(values: tuple[str, ...]) -> dict:
+    changes = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"'{item}' is not KEY=VALUE (e.g. PE2D.rows=4)",
+                                     param_hint="--set")
+        changes[key.strip()] = yaml.safe_load(raw)
+    return changes
+
+
+@click.command("rtl")
+@click.argument("block", required=False)
+@click.option("--arch", "arch_name", default="default", show_default=True,
+              help="Architecture preset name or YAML file the block is built from.")
+@click.option("--set", "sets", multiple=True, metavar="COMPONENT.FIELD=VALUE",
+              help="Change an architecture field first (repeatable), e.g. PE2D.rows=4.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Output folder for Verilog, logs and the area table. Default: rtl_out/BLOCK.")
+@click.option("--dataflow", type=click.Choice(["os", "ws", "is"]), default=None,
+              help="array2d: dataflow (default: the array's first).")
+@click.option("--format", "fmt", default=None, help="MAC format (default: the array's first).")
+@click.option("--family", type=click.Choice(["ecp5", "ice40"]), default="ecp5", show_default=True,
+              help="FPGA family for synthesis and place-and-route.")
+@click.option("--no-synth", is_flag=True, help="Write Verilog only; skip yosys and nextpnr.")
+@click.option("--no-pnr", is_flag=True, help="Skip place-and-route (no achieved clock).")
+@click.option("--cosim", is_flag=True, help="Also co-simulate random cases against sim's models.")
+@click.option("--cases", default=3, show_default=True, help="Co-simulation cases.")
+@click.option("--list", "list_only", is_flag=True, help="List the blocks and stop.")
+def command(block, arch_name, sets, out_dir, dataflow, fmt, family, no_synth, no_pnr, cosim,
+            cases, list_only):
+    """Build BLOCK from an architecture: Verilog, yosys resource counts (FPGA + generic
+    gates), the achieved clock from nextpnr, and optionally co-simulation."""
+    import arch as arch_pkg
+    from rtl.blocks import BLOCKS, BlockOptions
+
+    if list_only or block is None:
+        for name, blk in BLOCKS.items():
+            console.print(f"  [bold]{name}[/]  {blk.doc}", highlight=False)
+        if block is None and not list_only:
+            raise click.UsageError("name a block (listed above)")
+        return
+    if block not in BLOCKS:
+        raise click.BadParameter(f"unknown block '{block}' (known: {', '.join(BLOCKS)})",
+                                 param_hint="BLOCK")
+    architecture = arch_pkg.load(arch_name)
+    if sets:
+        architecture = architecture.with_changes(**_parse_sets(sets))
+    einsums = ()
+    if block == "vector1d":  # programmed for FuseMax's 1-pass softmax Einsums
+        from rtl.cosim import fusemax_vector_einsums
+
+        einsums = tuple(fusemax_vector_einsums(architecture.array1d))
+    options = BlockOptions(dataflow, fmt, einsums)
+    try:
+        dut = BLOCKS[block].build(architecture, options)
+    except ValueError as exc:  # unsupported format, missing component, ...
+        raise click.UsageError(f"cannot build '{block}' from {architecture.file or arch_name}: {exc}")
+    config = BLOCKS[block].describe(dut)
+    console.print(f"[bold]{block}[/] from {architecture.name} ({architecture.file}): {config}",
+                  highlight=False)
+    out = Path(out_dir or Path("rtl_out") / block)
+
+    if cosim:
+        from rtl.cosim import CosimMismatch, cosim_block
+
+        start = time.perf_counter()
+        try:
+            lines = cosim_block(block, dut, cases, arch=architecture)
+        except CosimMismatch as exc:
+            raise click.ClickException(f"co-simulation MISMATCH: {exc}")
+        for line in lines:
+            console.print(f"  cosim: {line}", highlight=False)
+        console.print(f"  co-simulation: {len(lines)} random cases agree with the golden model "
+                      f"and sim's cycle model ({time.perf_counter() - start:.1f} s)")
+        dut = BLOCKS[block].build(architecture, options)  # fresh for Verilog
+
+    from rtl.synth import ToolMissing, synthesize_block, write_area_table, write_verilog
+
+    if no_synth:
+        path = write_verilog(dut, out)
+        console.print(f"Verilog: {path}")
+        return
+    start = time.perf_counter()
+    try:
+        results = synthesize_block(dut, out, family, pnr=not no_pnr)
+    except ToolMissing as exc:
+        raise click.ClickException(f"{exc}. Verilog is in {out}/top.v; --no-synth skips synthesis.")
+    except RuntimeError as exc:
+        raise click.ClickException(str(exc))
+    table = Table(title=f"{block}: yosys resources ({time.perf_counter() - start:.0f} s)")
+    for col in ("target", "LUT4", "carry", "FF", "DSP/mult", "BRAM", "gates", "Fmax (MHz)"):
+        table.add_column(col, justify="right")
+    for r in results:
+        generic = r.target == "generic"
+        fmax = f"{r.fmax_mhz:.1f}" if r.fmax_mhz else ("-" if generic else r.pnr_note or "-")
+        table.add_row(r.target, "-" if generic else str(r.luts), "-" if generic else str(r.carries),
+                      str(r.ffs), str(r.dsps), str(r.brams), str(r.gates) if generic else "-", fmax)
+    console.print(table)
+    area_table = out / "area_fpga.csv"
+    write_area_table(area_table, block, architecture.name, config, results)
+    console.print(f"Verilog {out}/top.v; logs in {out}/; area table {area_table}", highlight=False)

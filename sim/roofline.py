@@ -1,0 +1,57 @@
+"""GPU/CPU baselines: a roofline per kernel plus a launch cost per kernel.
+
+Each Einsum is one kernel (an eager framework launches one per operator). A kernel
+takes max(FLOPs / (peak x compute efficiency), bytes / (bandwidth x memory efficiency))
+plus the launch/dispatch time; its operands and result cross DRAM once (nothing of a
+multi-GB model stays in cache from one token to the next).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+from arch import Architecture
+from arch.pim import RooflineDevice
+from sim.result import EinsumResult, Result
+from workloads import Cascade
+
+
+@dataclass(frozen=True)
+class KernelMapping:
+    unit: str = "roofline"
+    bound: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def describe(self) -> str:
+        return f"kernel ({self.bound}-bound)"
+
+
+def kernel_seconds(flops: float, nbytes: float, dev: RooflineDevice) -> tuple[float, str]:
+    compute = flops / (dev.peak_tflops * 1e12 * dev.compute_efficiency)
+    memory = nbytes / (dev.mem_bandwidth_gb_s * 1e9 * dev.mem_efficiency)
+    bound = "memory" if memory >= compute else "compute"
+    return max(compute, memory) + dev.kernel_launch_us * 1e-6, bound
+
+
+def simulate_roofline(cascade: Cascade, arch: Architecture, mapping=None, objective: str = "latency",
+                      progress: Callable[[int, int], None] | None = None) -> Result:
+    dev = next(c for c in arch.components if isinstance(c, RooflineDevice))
+    rows = []
+    for i, e in enumerate(cascade.einsums):
+        nbytes = sum(r.tensor.elements for r in (e.output, *e.inputs)) * dev.element_bits // 8
+        flops = 2 * e.macs if e.is_contraction else sum(e.vector_ops.values())
+        sec, bound = kernel_seconds(flops, nbytes, dev)
+        cycles = round(sec * arch.clock_ghz * 1e9)
+        rows.append(EinsumResult(e.name, "contraction" if e.is_contraction else "vector", dev.name,
+                                 cycles, cycles, e.macs, 0 if e.is_contraction else flops, 0.0,
+                                 nbytes - e.output.tensor.elements * dev.element_bits // 8,
+                                 e.output.tensor.elements * dev.element_bits // 8, 0, 0,
+                                 {f"{dev.name}.power": dev.power_w * sec * 1e12},
+                                 KernelMapping(bound=bound)))
+        if progress:
+            progress(i + 1, len(cascade.einsums))
+    meta = {**cascade.meta, "objective": objective, "engine": "roofline"}
+    return Result(cascade.name, arch.name, arch.clock_ghz, rows, {}, {}, cascade.compulsory_dram_bytes, meta)

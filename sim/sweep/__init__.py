@@ -1,0 +1,13 @@
+"""Design-space sweeps: sweep files, the executor and the SQLite results store.
+
+    sweep = sim.sweep.load("experiments/sweeps/gpt2_dse.yaml")
+    stats = sim.sweep.run(sweep, "gpt2_dse.db")          # resumes if interrupted
+    df = sim.sweep.load_results("gpt2_dse.db")           # a pandas DataFrame
+"""
+
+from sim.sweep.executor import SweepStats, plan, run, violations
+from sim.sweep.spec import Point, Sweep, SweepFile, load
+from sim.sweep.store import Store, export, load_results, point_key
+
+__all__ = ["Point", "Store", "Sweep", "SweepFile", "SweepStats", "export", "load",
+           "load_results", "plan", "point_key", "run", "violations"]

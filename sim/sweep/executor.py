@@ -1,0 +1,199 @@
+"""Running a sweep: build each point's architecture and key, skip what the store holds,
+evaluate the rest on a local process pool (default) or a Dask cluster, and write each
+finished point to the store at once."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from yamlspec import SpecError
+from sim.sweep.evaluate import code_version, evaluate
+from sim.sweep.spec import Constraints, Sweep, thaw
+from sim.sweep.store import Store, point_key
+
+
+@dataclass
+class SweepStats:
+    total: int = 0
+    cached: int = 0       # already in the store
+    evaluated: int = 0    # simulated in this run
+    ok: int = 0
+    infeasible: int = 0
+    failed: int = 0
+    wall_s: float = 0.0
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def points_per_s(self) -> float:
+        return self.evaluated / self.wall_s if self.wall_s else 0.0
+
+
+def violations(c: Constraints, metrics: dict) -> str:
+    """Why a point breaks the constraints ('' if it does not); missing metrics pass."""
+    checks = [("max_area_mm2", "area_mm2", "mm²"), ("max_power_w", "power_w", "W"),
+              ("max_seconds", "seconds", "s"), ("max_energy_j", "energy_j", "J")]
+    out = []
+    for limit_name, metric, unit in checks:
+        limit, value = getattr(c, limit_name), metrics.get(metric)
+        if limit is not None and value is not None and value > limit:
+            out.append(f"{metric} {value:.4g} {unit} > {limit_name} {limit:g} {unit}")
+    return "; ".join(out)
+
+
+def plan(sweep: Sweep) -> list[dict]:
+    """One task per point, with its store key; architecture errors become failed tasks."""
+    import arch
+
+    version = code_version()
+    settings = sweep.spec.mapper.model_dump()
+    bases: dict[str, arch.Architecture] = {}
+    file_hashes: dict[str, str] = {}
+    tasks = []
+    for point in sweep.points():
+        overrides = thaw(point.workload_overrides)
+        if point.workload_path not in file_hashes:
+            file_hashes[point.workload_path] = hashlib.sha256(
+                Path(point.workload_path).read_bytes()).hexdigest()
+        workload_id = {"file": file_hashes[point.workload_path], "overrides": overrides}
+        task = {"design": point.design, "workload": point.workload,
+                "params": {p: v for p, v in point.params}, "workload_path": point.workload_path,
+                "workload_overrides": overrides, "mapper": settings}
+        try:
+            if point.arch_source not in bases:
+                bases[point.arch_source] = arch.load(point.arch_source)
+            architecture = bases[point.arch_source].with_changes(**dict(point.arch_changes))
+        except SpecError as exc:
+            task["key"] = point_key(workload_id, {"source": point.arch_source,
+                                                  "changes": point.arch_changes}, settings, version)
+            task["error"] = f"architecture: {exc.reason} ({exc.path or point.arch_source})"
+        else:
+            arch_dict = architecture.to_dict()
+            arch_dict.pop("description", None)
+            task.update(key=point_key(workload_id, arch_dict, settings, version),
+                        arch=architecture.to_dict(), arch_file=architecture.file,
+                        area_mm2=sum(architecture.area_breakdown_mm2().values()))
+        tasks.append(task)
+    return tasks
+
+
+def run(sweep: Sweep, store_path: str | Path, scheduler: str | None = None,
+        jobs: int | None = None, retry_failed: bool = False,
+        progress: Callable[[SweepStats], None] | None = None) -> SweepStats:
+    """Evaluate every point of `sweep` not yet in the store; returns counts and rate."""
+    start = time.perf_counter()
+    tasks = plan(sweep)
+    stats = SweepStats(total=len(tasks), skipped=list(sweep.skipped))
+    version = code_version()
+    constraints = sweep.spec.constraints
+    with Store(store_path) as store:
+        store.join(sweep.name, [t["key"] for t in tasks])
+        stored = store.statuses([t["key"] for t in tasks])
+        todo = []
+        for task in tasks:
+            if task["key"] in stored:
+                status, reason, metrics = stored[task["key"]]
+                now = _reuse(store, task["key"], status, reason, metrics, constraints,
+                             retry_failed)
+                if now:
+                    stats.cached += 1
+                    _count(stats, now)
+                    continue
+            todo.append(task)
+        # Points known bad before simulating: recorded now, never sent to a worker.
+        runnable = []
+        for task in todo:
+            if "error" in task:
+                _finish(store, stats, {**_head(task), "status": "failed", "reason": task["error"]},
+                        version, constraints)
+            elif violations(constraints, {"area_mm2": task["area_mm2"]}):
+                reason = violations(constraints, {"area_mm2": task["area_mm2"]})
+                _finish(store, stats, {**_head(task), "status": "infeasible", "reason": reason,
+                                       "metrics": {"area_mm2": task["area_mm2"]}},
+                        version, constraints)
+            else:
+                runnable.append(task)
+        if progress:
+            progress(stats)
+        results = (_dask(runnable, scheduler) if scheduler
+                   else _local(runnable, jobs or min(2, os.cpu_count() or 1)))
+        for record in results:
+            _finish(store, stats, record, version, constraints)
+            stats.wall_s = time.perf_counter() - start
+            if progress:
+                progress(stats)
+    stats.wall_s = time.perf_counter() - start
+    return stats
+
+
+def _head(task: dict) -> dict:
+    return {k: task[k] for k in ("key", "design", "workload", "params")}
+
+
+def _count(stats: SweepStats, status: str):
+    setattr(stats, status, getattr(stats, status) + 1)
+
+
+def _reuse(store: Store, key: str, status: str, reason: str, metrics: dict,
+           constraints: Constraints, retry_failed: bool) -> str:
+    """The status a stored point has for this sweep, or '' to evaluate it again.
+    Constraints may differ between sweeps sharing a store: feasibility is re-judged,
+    and a point never simulated (skipped for area) is run if it now fits."""
+    if status == "failed":
+        return "" if retry_failed else "failed"
+    now = violations(constraints, metrics)
+    if not now and "seconds" not in metrics:
+        return ""
+    new_status = "infeasible" if now else "ok"
+    if (new_status, now) != (status, reason):
+        store.set_status(key, new_status, now)
+    return new_status
+
+
+def _finish(store: Store, stats: SweepStats, record: dict, version: str,
+            constraints: Constraints):
+    if record["status"] == "ok":
+        reason = violations(constraints, record["metrics"])
+        if reason:
+            record.update(status="infeasible", reason=reason)
+    store.put(record["key"], record, version)
+    stats.evaluated += 1
+    _count(stats, record["status"])
+
+
+def _local(tasks: list[dict], jobs: int) -> Iterator[dict]:
+    if not tasks:
+        return
+    if jobs == 1:  # in-process: no pickling, easy to debug
+        yield from map(evaluate, tasks)
+        return
+    pool = ProcessPoolExecutor(max_workers=jobs)
+    try:
+        futures = [pool.submit(evaluate, t) for t in tasks]
+        for fut in as_completed(futures):
+            yield fut.result()
+    finally:  # on Ctrl-C, do not start the queued points
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _dask(tasks: list[dict], address: str) -> Iterator[dict]:
+    from distributed import Client, as_completed as dask_completed
+
+    if not tasks:
+        return
+    try:
+        client = Client(address, timeout="20s")
+    except OSError as exc:
+        raise SpecError(f"cannot reach the Dask scheduler at '{address}': {exc}") from None
+    try:
+        futures = client.map(evaluate, tasks, pure=False)
+        for fut in dask_completed(futures):
+            yield fut.result()
+    finally:
+        client.close()
+

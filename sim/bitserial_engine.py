@@ -90,6 +90,16 @@ def _bytes(elements: int, bits: float) -> int:
     return math.ceil(elements * bits / 8)
 
 
+def compulsory_dram_bytes(cascade, arch: Architecture) -> int:
+    """The cascade's compulsory DRAM bytes with model weights at their stored (quantized)
+    bits: every input read once, every output written once."""
+    weights = {e.inputs[1].tensor.name for e in cascade.einsums
+               if e.is_contraction and weight_operand_is_model_weight(e)}
+    bits = storage_bits(arch.array2d)
+    return (sum(_bytes(t.elements, bits) if t.name in weights else t.bytes
+                for t in cascade.inputs) + sum(t.bytes for t in cascade.outputs))
+
+
 def _whole_folds(fit: int, fold: int) -> int:
     """A resident chunk: whole folds of the array if at least one fits, else what fits
     (a part-filled fold leaves some rows or columns idle)."""

@@ -8,6 +8,7 @@ from yamlspec import SpecError
 from arch import Architecture
 import mapper
 from mapper import GemmMapping, Mapping
+from sim.bitserial_engine import compulsory_dram_bytes as bitserial_compulsory
 from sim.bitserial_engine import run_bitserial
 from sim.gemm_engine import run_gemm
 from sim.result import EinsumResult, Result
@@ -19,6 +20,11 @@ ENGINES: dict[str, Callable[[Einsum, Architecture, Mapping], EinsumResult]] = {
     "array2d": run_gemm,
     "array1d": run_vector,
     "bitserial_array": run_bitserial,
+}
+# Compulsory DRAM bytes where the 2D array stores weights in its own format (default:
+# every tensor at its workload format, Cascade.compulsory_dram_bytes).
+COMPULSORY_BYTES: dict[str, Callable[[Cascade, Architecture], int]] = {
+    "bitserial_array": bitserial_compulsory,
 }
 # Architectures that run a whole cascade their own way, keyed by a component class they
 # hold (PIM-GPT's channels + ASIC; GPU/CPU roofline baselines). Still entered here only.
@@ -98,5 +104,7 @@ def simulate(cascade: Cascade, arch: Architecture, mapping: dict[str, Mapping] |
     units = {arch.array2d.name: arch.array2d.pes, arch.array1d.name: arch.array1d.lanes}
     meta = {**cascade.meta, "objective": objective, "mappings_scored": scored,
             "distinct_einsums": len(cache)}
+    compulsory = COMPULSORY_BYTES.get(arch.array2d.class_name)
     return Result(cascade.name, arch.name, arch.clock_ghz, rows, arch.area_breakdown_mm2(),
-                  units, cascade.compulsory_dram_bytes, meta)
+                  units, compulsory(cascade, arch) if compulsory else cascade.compulsory_dram_bytes,
+                  meta)

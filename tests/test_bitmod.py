@@ -149,3 +149,14 @@ def test_kv_heads_must_divide_heads(write_yaml):
     with pytest.raises(SpecError) as info:
         workloads.load(path)
     assert "kv_heads" in str(info.value) and str(path) in str(info.value)
+
+
+@pytest.mark.parametrize("kind", ["prefill", "decode"])
+@pytest.mark.parametrize("name", ["bitmod", "ant", "fp16-baseline"])
+def test_reported_compulsory_bytes_count_weights_at_their_stored_bits(runs, kind, name):
+    cascade, a, result = runs[(kind, name)]
+    assert result.compulsory_dram_bytes <= cascade.compulsory_dram_bytes
+    assert result.dram_bytes >= result.compulsory_dram_bytes
+    assert result.cycles >= result.compulsory_dram_bytes / a.dram_bytes_per_cycle
+    if name == "bitmod":  # 3-4 bit weights: well under the FP16 count
+        assert result.compulsory_dram_bytes < 0.5 * cascade.compulsory_dram_bytes

@@ -216,14 +216,9 @@ class SoftmaxLanes(wiring.Component):
         running = self.valid
         op_last = Signal()      # last cycle of the current micro-op
         point_last = Signal()   # ... and of the point's last micro-op
-        with m.Switch(self.program):
-            for pi, prog in enumerate(self.programs):
-                with m.Case(pi):
-                    with m.Switch(pc):
-                        for oi, op in enumerate(prog.ops):
-                            with m.Case(oi):
-                                m.d.comb += [op_last.eq(cyc == op.cycles - 1),
-                                             point_last.eq((cyc == op.cycles - 1) & (oi == len(prog.ops) - 1))]
+        for op, is_point_last in self._op_cases(m, pc):
+            m.d.comb += [op_last.eq(cyc == op.cycles - 1),
+                         point_last.eq((cyc == op.cycles - 1) & is_point_last)]
         with m.If(running):
             with m.If(point_last):
                 m.d.sync += [pc.eq(0), cyc.eq(0)]
@@ -235,6 +230,17 @@ class SoftmaxLanes(wiring.Component):
         for lane in range(self.lanes):
             self._lane(m, lane, pc, cyc, running)
         return m
+
+    def _op_cases(self, m, pc):
+        """Open the switch case of every (program, micro-op) in turn and yield
+        (op, whether it is the point's last op); logic added meanwhile lands in that case."""
+        with m.Switch(self.program):
+            for pi, prog in enumerate(self.programs):
+                with m.Case(pi):
+                    with m.Switch(pc):
+                        for oi, op in enumerate(prog.ops):
+                            with m.Case(oi):
+                                yield op, oi == len(prog.ops) - 1
 
     def _lane(self, m, lane, pc, cyc, running):
         q = signed(WIDTH)
@@ -266,15 +272,9 @@ class SoftmaxLanes(wiring.Component):
                 m.d.comb += result.eq(value)
 
         with m.If(running):
-            with m.Switch(self.program):
-                for pi, prog in enumerate(self.programs):
-                    with m.Case(pi):
-                        with m.Switch(pc):
-                            for oi, op in enumerate(prog.ops):
-                                with m.Case(oi):
-                                    self._micro_op(m, op, src, write, cyc, acc, e_n, e_f, e_p, coeffs,
-                                                   lane, is_point_last=oi == len(prog.ops) - 1,
-                                                   done=done)
+            for op, is_point_last in self._op_cases(m, pc):
+                self._micro_op(m, op, src, write, cyc, acc, e_n, e_f, e_p, coeffs, lane,
+                               is_point_last=is_point_last, done=done)
         # Result pipeline: `done` (last op of an output's last input point) + depth stages.
         stages_valid = Signal(name=f"v1_l{lane}")
         stage_val = Signal(q, name=f"r1_l{lane}")

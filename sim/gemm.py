@@ -23,6 +23,7 @@ from arch import load as load_arch
 from sim.scalesim_timing import scalesim_compute_cycles, scalesim_word_counts
 from workloads import Cascade
 from workloads.builder import CascadeBuilder
+from workloads.formats import format_bits
 from yamlspec import SpecError
 
 DATAFLOWS = ("os", "ws", "is")
@@ -103,7 +104,7 @@ def simulate_gemm(m: int, k: int, n: int, rows: int, cols: int, dataflow: str,
     from sim.simulate import simulate
 
     (e,) = simulate(gemm_cascade(m, k, n, fmt), sized).einsums
-    word = math.ceil(_bits(fmt) / 8)
+    word = math.ceil(format_bits(fmt) / 8)
     return GemmReport(
         m, k, n, rows, cols, dataflow, timing,
         compute_cycles=e.compute_cycles, stall_cycles=e.stall_cycles, total_cycles=e.cycles,
@@ -111,12 +112,6 @@ def simulate_gemm(m: int, k: int, n: int, rows: int, cols: int, dataflow: str,
         sram_reads=e.glb_read_bytes // word, sram_writes=e.glb_write_bytes // word,
         dram_reads=e.dram_read_bytes // word, dram_writes=e.dram_write_bytes // word,
         mapping=e.mapping.describe())
-
-
-def _bits(fmt: str) -> int:
-    from workloads.formats import format_bits
-
-    return format_bits(fmt)
 
 
 def _scalesim_report(m, k, n, rows, cols, dataflow) -> GemmReport:

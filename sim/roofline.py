@@ -41,14 +41,15 @@ def simulate_roofline(cascade: Cascade, arch: Architecture, mapping=None, object
     dev = next(c for c in arch.components if isinstance(c, RooflineDevice))
     rows = []
     for i, e in enumerate(cascade.einsums):
-        nbytes = sum(r.tensor.elements for r in (e.output, *e.inputs)) * dev.element_bits // 8
+        out_bytes = e.output.tensor.elements * dev.element_bits // 8
+        in_bytes = sum(r.tensor.elements for r in e.inputs) * dev.element_bits // 8
+        nbytes = in_bytes + out_bytes
         flops = 2 * e.macs if e.is_contraction else sum(e.vector_ops.values())
         sec, bound = kernel_seconds(flops, nbytes, dev)
         cycles = round(sec * arch.clock_ghz * 1e9)
         rows.append(EinsumResult(e.name, "contraction" if e.is_contraction else "vector", dev.name,
                                  cycles, cycles, e.macs, 0 if e.is_contraction else flops, 0.0,
-                                 nbytes - e.output.tensor.elements * dev.element_bits // 8,
-                                 e.output.tensor.elements * dev.element_bits // 8, 0, 0,
+                                 in_bytes, out_bytes, 0, 0,
                                  {f"{dev.name}.power": dev.power_w * sec * 1e12},
                                  KernelMapping(bound=bound)))
         if progress:

@@ -35,7 +35,6 @@ ELEMENT_RANKS = ("m", "m0")   # ranks that index single elements of the K/V fibe
 TILE_RANK = "m1"              # the tile rank of a partitioned fiber
 M_RANKS = ELEMENT_RANKS + (TILE_RANK,)
 SHIPPED = Path(__file__).parent
-VARIANTS = ("three_pass", "two_pass_deferred", "two_pass_tiled", "one_pass")
 
 
 def _ranks(b: int, h: int, p: int, m: int, e: int, m0: int | None = None) -> dict[str, int]:
@@ -49,12 +48,18 @@ def _ranks(b: int, h: int, p: int, m: int, e: int, m0: int | None = None) -> dic
     return r
 
 
-def three_pass(b=1, h=1, p=64, m=64, e=16) -> Cascade:
-    c = CascadeBuilder("attention-3pass", _ranks(b, h, p, m, e))
+def _add_global_softmax_statistics(c: CascadeBuilder) -> None:
+    """Scores, their global max, the shifted exponentials and their sum: the first two
+    passes of the 3-pass and deferred-division cascades."""
     c.add("QK[b,h,p,m] = Q[b,h,p,e] * K[b,h,m,e]")
     c.add("GM[b,h,p] = QK[b,h,p,m]", reduce="max")
     c.add("SN[b,h,p,m] = exp(QK[b,h,p,m] - GM[b,h,p])")
     c.add("SD[b,h,p] = SN[b,h,p,m]")
+
+
+def three_pass(b=1, h=1, p=64, m=64, e=16) -> Cascade:
+    c = CascadeBuilder("attention-3pass", _ranks(b, h, p, m, e))
+    _add_global_softmax_statistics(c)
     c.add("A[b,h,p,m] = SN[b,h,p,m] / SD[b,h,p]")
     c.add("AV[b,h,p,f] = A[b,h,p,m] * V[b,h,m,f]")
     return c.build({"variant": "three_pass"})
@@ -62,10 +67,7 @@ def three_pass(b=1, h=1, p=64, m=64, e=16) -> Cascade:
 
 def two_pass_deferred(b=1, h=1, p=64, m=64, e=16) -> Cascade:
     c = CascadeBuilder("attention-2pass-deferred", _ranks(b, h, p, m, e))
-    c.add("QK[b,h,p,m] = Q[b,h,p,e] * K[b,h,m,e]")
-    c.add("GM[b,h,p] = QK[b,h,p,m]", reduce="max")
-    c.add("SN[b,h,p,m] = exp(QK[b,h,p,m] - GM[b,h,p])")
-    c.add("SD[b,h,p] = SN[b,h,p,m]")
+    _add_global_softmax_statistics(c)
     c.add("SNV[b,h,p,f] = SN[b,h,p,m] * V[b,h,m,f]")
     c.add("AV[b,h,p,f] = SNV[b,h,p,f] / SD[b,h,p]")
     return c.build({"variant": "two_pass_deferred"})
@@ -117,6 +119,7 @@ def one_pass(b=1, h=1, p=64, m=64, e=16, m0=16) -> Cascade:
 
 BUILDERS = {"three_pass": three_pass, "two_pass_deferred": two_pass_deferred,
             "two_pass_tiled": two_pass_tiled, "one_pass": one_pass}
+VARIANTS = tuple(BUILDERS)
 
 
 def build(variant: str, **dims) -> Cascade:

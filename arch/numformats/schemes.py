@@ -190,9 +190,8 @@ def squared_errors(groups: np.ndarray, candidates: list[ScaledGrid]) -> tuple[np
 
 
 @dataclass(repr=False)
-class PerGroupMixture(Scheme):
-    """Each group takes whichever candidate type gives it the least squared error
-    (BitMoD); the choice costs ceil(log2 k) selector bits per group."""
+class _TypeChoice(Scheme):
+    """A choice among candidate types, each group with its own scale."""
 
     name: str
     candidates: list[ScaledGrid]
@@ -201,6 +200,12 @@ class PerGroupMixture(Scheme):
 
     def __post_init__(self):
         self.element_bits = max(c.element_bits for c in self.candidates)
+
+
+@dataclass(repr=False)
+class PerGroupMixture(_TypeChoice):
+    """Each group takes whichever candidate type gives it the least squared error
+    (BitMoD); the choice costs ceil(log2 k) selector bits per group."""
 
     @property
     def selector_bits(self) -> int:
@@ -220,18 +225,10 @@ class PerGroupMixture(Scheme):
 
 
 @dataclass(repr=False)
-class PerTensorChoice(Scheme):
+class PerTensorChoice(_TypeChoice):
     """One candidate type for the whole tensor, the one with least total squared error
     (ANT's adaptive type); groups still get their own scale. The selector is per
     tensor, so its bits amortize to zero per weight."""
-
-    name: str
-    candidates: list[ScaledGrid]
-    description: str = ""
-    default_group_size: int | None = 128
-
-    def __post_init__(self):
-        self.element_bits = max(c.element_bits for c in self.candidates)
 
     def overhead_bits_per_group(self):
         return FP16_SCALE_BITS

@@ -3,9 +3,9 @@
 Imports nothing of the project but the `yamlspec` leaf.
 """
 
-from arch.components import REGISTRY, Array1D, Array2D, Buffer, Component, DRAM, register
+from arch.components import COMPONENTS, Array1D, Array2D, Buffer, Component, DRAM, register
 from arch.spec import Architecture, from_dict, load, presets
 from arch import pim as _pim  # noqa: F401,E402  registers pim_dram, pim_asic, roofline_device
 
-__all__ = ["REGISTRY", "Architecture", "Array1D", "Array2D", "Buffer", "Component", "DRAM",
+__all__ = ["COMPONENTS", "Architecture", "Array1D", "Array2D", "Buffer", "Component", "DRAM",
            "from_dict", "load", "presets", "register"]

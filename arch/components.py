@@ -1,7 +1,7 @@
 """Architecture components, one pydantic class each, found by their YAML `class:` name.
 
-A new component type is one class here with @register("name"); nothing else in arch
-changes. Every field holding an energy or area number must be covered by `source`
+A new component type is one class decorated with @register("name") (here or in any
+module a plug-in imports); nothing else in arch changes. Every field holding an energy or area number must be covered by `source`
 (one citation for all, or a mapping field -> citation).
 """
 
@@ -11,14 +11,17 @@ from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
 
-REGISTRY: dict[str, type["Component"]] = {}
+from yamlspec import Registry
+from yamlspec.limits import MAX_ARRAY_SIDE, MAX_BUFFER_BYTES, MAX_NUMBER
+
+COMPONENTS: Registry[type["Component"]] = Registry("component class", "components")
 
 
 def register(class_name: str):
+    """Register a Component subclass under its YAML `class:` name."""
     def wrap(cls):
         cls.class_name = class_name
-        REGISTRY[class_name] = cls
-        return cls
+        return COMPONENTS.register(class_name, cls)
     return wrap
 
 
@@ -42,6 +45,23 @@ class Component(BaseModel):
             missing = [f for f in cost_fields if f not in self.source]
             if missing:
                 raise ValueError(f"source has no citation for {missing}")
+        return self
+
+    @model_validator(mode="after")
+    def _numbers_in_range(self):
+        # Energies and areas below zero make negative joules; any number past MAX_NUMBER
+        # is no machine's and overflows the products the engines form.
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            items = value.items() if isinstance(value, dict) else [(None, value)]
+            for key, v in items:
+                if not isinstance(v, (int, float)) or isinstance(v, bool):
+                    continue
+                where = f"{name}.{key}" if key is not None else name
+                if abs(v) > MAX_NUMBER:
+                    raise ValueError(f"{where} = {v:g} is beyond any machine (limit {MAX_NUMBER:g})")
+                if v < 0 and _is_cost_field(name):
+                    raise ValueError(f"{where} = {v:g}: an energy or area cannot be negative")
         return self
 
     def area_mm2(self) -> float:
@@ -70,8 +90,8 @@ class DRAM(Component):
 class Buffer(Component):
     """On-chip SRAM shared by the arrays: holds double-buffered tiles."""
 
-    capacity_kib: PositiveFloat
-    read_bytes_per_cycle: PositiveInt
+    capacity_kib: PositiveFloat = Field(le=MAX_BUFFER_BYTES / 1024)  # 1 PiB
+    read_bytes_per_cycle: PositiveInt = Field(le=MAX_BUFFER_BYTES)
     read_pj_per_byte: float = Field(ge=0)
     write_pj_per_byte: float = Field(ge=0)
     area_mm2_per_mib: float = Field(ge=0)
@@ -107,8 +127,8 @@ class _Array(Component):
 class Array2D(_Array):
     """A rows x cols systolic array of MAC PEs (output- or weight-stationary)."""
 
-    rows: PositiveInt
-    cols: PositiveInt
+    rows: PositiveInt = Field(le=MAX_ARRAY_SIDE)
+    cols: PositiveInt = Field(le=MAX_ARRAY_SIDE)
     dataflows: list[str] = Field(default=["os", "ws", "is"], min_length=1)
     mac_pj: dict[str, float]
     pe_area_um2: PositiveFloat
@@ -143,7 +163,7 @@ class Array1D(_Array):
     op_cycles: cycles one lane spends per operation (default 1; e.g. exp may take more).
     """
 
-    lanes: PositiveInt
+    lanes: PositiveInt = Field(le=MAX_ARRAY_SIDE)
     op_pj: dict[str, float]
     op_cycles: dict[str, PositiveInt] = {}
     lane_area_um2: PositiveFloat
@@ -211,11 +231,20 @@ class BitSerialArray(Array2D):
         # Derived, never given: a MAC costs the PE's per-cycle energy over the MACs it
         # retires per cycle (recomputed on every validation, so with_changes stays true).
         if isinstance(data, dict) and "pe_pj_per_cycle" in data:
-            bpc = data.get("weight_bits_per_cycle") or data.get("weight_code_bits", 1)
-            cpw = -(-int(data.get("weight_code_bits", 1)) // int(bpc))
-            per_mac = float(data["pe_pj_per_cycle"]) * cpw / int(data.get("lanes", 1))
-            data = {**data, "mac_pj": {f: per_mac for f in data.get("formats", [])}}
+            try:
+                bpc = data.get("weight_bits_per_cycle") or data.get("weight_code_bits", 1)
+                cpw = -(-int(data.get("weight_code_bits", 1)) // int(bpc))
+                per_mac = float(data["pe_pj_per_cycle"]) * cpw / int(data.get("lanes", 1))
+                formats = [f for f in data.get("formats", []) if isinstance(f, str)]
+            except (TypeError, ValueError, ZeroDivisionError, OverflowError):
+                return data  # a bad field: its own validation names it
+            data = {**data, "mac_pj": {f: per_mac for f in formats}}
         return data
+
+    def energy_pj(self, action, fmt=None):
+        if action == "compute":  # one PE for one cycle
+            return self.pe_pj_per_cycle
+        return super().energy_pj(action, fmt)
 
     @property
     def cycles_per_weight(self) -> int:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import Field, PositiveFloat, PositiveInt, field_validator
+from pydantic import (Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt,
+                      field_validator, model_validator)
 
 from arch.components import Component, register
 
@@ -23,19 +24,22 @@ class PimDram(Component):
     """Channels of AiM-style GDDR6: banks, rows, a MAC unit per bank, a global buffer."""
 
     standalone: ClassVar[bool] = True
-    channels: PositiveInt
-    banks: PositiveInt = 16
-    bank_groups: PositiveInt = 4
-    row_bytes: PositiveInt = 2048
+    # Counts far past real parts (GDDR6: 16 banks, 16 pins, 2 KiB rows) bound the engine,
+    # which steps every command of every bank of every channel.
+    channels: PositiveInt = Field(le=4096)
+    banks: PositiveInt = Field(16, le=4096)
+    bank_groups: PositiveInt = Field(4, le=4096)
+    row_bytes: PositiveInt = Field(2048, le=2**20)
     data_rate_gbps: PositiveFloat
-    pins: PositiveInt = 16
-    global_buffer_bytes: PositiveInt = 2048
-    mac_lanes: PositiveInt = 16
-    mac_col_latency: int = Field(1, ge=0)
-    mac_mult_latency: int = Field(1, ge=0)
-    mac_acc_latency: int = Field(1, ge=1)
+    pins: PositiveInt = Field(16, le=4096)
+    global_buffer_bytes: PositiveInt = Field(2048, le=2**30)
+    mac_lanes: PositiveInt = Field(16, le=2**16)
+    mac_col_latency: int = Field(1, ge=0, le=10**6)
+    mac_mult_latency: int = Field(1, ge=0, le=10**6)
+    mac_acc_latency: int = Field(1, ge=1, le=10**6)
     timing_ns: dict[str, float]
-    engine_tick_ns: PositiveFloat | None = None   # simulation time step (default: one CK)
+    # simulation time step (default: one CK); above 1 ps, so a timing is not 10^9 steps
+    engine_tick_ns: PositiveFloat | None = Field(None, ge=1e-3)
     act_pj: float = Field(ge=0)             # one bank: activate + precharge of a row
     column_pj: float = Field(ge=0)          # one bank: 32 B column read to the bank's MAC unit
     mac_pj: float = Field(ge=0)             # one 16-bit multiply-accumulate
@@ -53,7 +57,22 @@ class PimDram(Component):
                              f"missing {missing}, unknown {unknown}")
         if any(x <= 0 for x in v.values()):
             raise ValueError("every timing_ns value must be > 0 (ns)")
+        # Refresh comes every tREFI: a longer timing would leave the channel refreshing
+        # for ever; real tREFI is a few microseconds.
+        if v["tREFI"] > 1e6:
+            raise ValueError(f"timing_ns.tREFI = {v['tREFI']:g} ns is over 1 ms; DRAM refreshes "
+                             f"every few microseconds")
+        longer = [k for k, x in v.items() if k != "tREFI" and x >= v["tREFI"]]
+        if longer:
+            raise ValueError(f"timing_ns {longer} must be shorter than tREFI ({v['tREFI']:g} ns)")
         return v
+
+    @model_validator(mode="after")
+    def _groups_divide_banks(self):
+        if self.banks % self.bank_groups:
+            raise ValueError(f"banks ({self.banks}) must be a multiple of bank_groups "
+                             f"({self.bank_groups})")
+        return self
 
     def energy_pj(self, action, fmt=None):
         table = {"act": self.act_pj, "column": self.column_pj, "mac": self.mac_pj,
@@ -70,13 +89,21 @@ class PimAsic(Component):
     standalone: ClassVar[bool] = True
     clock_ghz: PositiveFloat
     technology_nm: PositiveInt
-    lanes: PositiveInt                      # elements per cycle of each vector unit
-    cycles_per_element: dict[str, float]    # op -> issue cycles per element per lane (throughput)
-    latency_cycles: dict[str, int] = {}     # op -> pipeline depth, paid once per Einsum
+    lanes: PositiveInt = Field(le=2**20)    # elements per cycle of each vector unit
+    cycles_per_element: dict[str, NonNegativeFloat]  # op -> issue cycles per element per lane
+    latency_cycles: dict[str, NonNegativeInt] = {}   # op -> pipeline depth, paid once per Einsum
     op_pj: dict[str, float]                 # op -> energy per element
     buffer_kib: PositiveFloat
     static_mw: float = Field(ge=0)
     area_mm2_total: float = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _every_unit_has_an_energy(self):
+        missing = [op for op in self.cycles_per_element if op not in self.op_pj]
+        if missing:
+            raise ValueError(f"op_pj has no energy for the unit(s) {missing} of "
+                             f"cycles_per_element")
+        return self
 
     def area_mm2(self) -> float:
         return self.area_mm2_total
@@ -84,6 +111,8 @@ class PimAsic(Component):
     def energy_pj(self, action, fmt=None):
         if action in self.op_pj:
             return self.op_pj[action]
+        if action == "buffer_byte":  # a preset without buffer energy charges none
+            return 0.0
         return super().energy_pj(action, fmt)
 
 

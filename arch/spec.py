@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError
 
 from yamlspec import SpecError, from_pydantic, read_yaml
-from arch.components import REGISTRY, Array1D, Array2D, Buffer, Component, DRAM
+from arch.components import COMPONENTS, Array1D, Array2D, Buffer, Component, DRAM
 
 PRESETS_DIR = Path(__file__).parent / "presets"
 DEFAULT = "default"
@@ -18,8 +18,8 @@ class Architecture(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     name: str
-    clock_ghz: PositiveFloat
-    technology_nm: PositiveInt
+    clock_ghz: float = Field(ge=1e-6, le=1e6)  # 1 kHz to 1 PHz: beyond, no machine
+    technology_nm: PositiveInt = Field(le=1_000_000)
     description: str = ""
     components: list[Component] = Field(min_length=1)
     file: str = ""
@@ -87,10 +87,7 @@ def from_dict(data: dict, file: str = "") -> Architecture:
         where = f"architecture.components[{i}]"
         if not isinstance(comp, dict) or "class" not in comp:
             raise SpecError("each component needs a 'class:' key", file or None, where)
-        cls = REGISTRY.get(comp["class"])
-        if cls is None:
-            raise SpecError(f"unknown component class '{comp['class']}' (known: "
-                            f"{', '.join(sorted(REGISTRY))})", file or None, f"{where}.class")
+        cls = COMPONENTS.get(comp["class"], file or None, f"{where}.class")
         try:
             built.append(cls.model_validate(comp))
         except ValidationError as err:

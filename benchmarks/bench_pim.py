@@ -38,7 +38,7 @@ def programs(layers: int):
         if not any(e.name.startswith(w) for w in wanted):
             continue
         m = map_einsum(e, cfg, leaves)
-        if m.unit == "pim":
+        if m.role == "pim":
             for ch, plan in enumerate(channel_plans(e, m, cfg)):
                 ops_per_channel[ch] += plan.ops
     return ops_per_channel, timing_cycles(pim), c, a

@@ -1,31 +1,23 @@
-"""Paper reproductions: one sub-package per experiment, run by `sim experiment NAME`.
+"""Paper reproductions, one sub-package each, run by `sim experiment NAME`.
 
-An experiment is a folder ``experiments/<name>/`` whose ``run.py`` defines
-``run(out_dir: pathlib.Path, quick: bool) -> dict`` (the headline numbers, also written
-to ``out_dir/headline.json``) and a one-line module docstring shown by
-``sim experiment --list``. Experiments use only the public API of the other rooms.
+An experiment's ``run.py`` registers ``run(out_dir: pathlib.Path, quick: bool) -> dict``
+(the headline numbers, also written to ``out_dir/headline.json``) with
+``@EXPERIMENTS.register("name")``; its module docstring's first line is what
+``sim experiment --list`` shows. pyproject.toml's ``accelsim.experiments`` entry points
+name the run modules. Experiments use only the public API of the other rooms.
 """
 
 from __future__ import annotations
 
-import importlib
+import inspect
 from pathlib import Path
 
+from yamlspec import Registry
+
 ROOT = Path(__file__).resolve().parent
+EXPERIMENTS: Registry = Registry("experiment", "experiments")
 
 
-def available() -> dict[str, str]:
-    """Experiment name -> first line of its description."""
-    found = {}
-    for run_py in sorted(ROOT.glob("*/run.py")):
-        module = importlib.import_module(f"experiments.{run_py.parent.name}.run")
-        found[run_py.parent.name] = (module.__doc__ or "").strip().splitlines()[0]
-    return found
-
-
-def load(name: str):
-    """The ``run`` module of experiment NAME (ValueError if there is none)."""
-    if not (ROOT / name / "run.py").is_file():
-        known = ", ".join(available()) or "none"
-        raise ValueError(f"no experiment named {name!r}; known experiments: {known}")
-    return importlib.import_module(f"experiments.{name}.run")
+def describe(run) -> str:
+    """First line of the docstring of the module defining `run`."""
+    return (inspect.getmodule(run).__doc__ or "").strip().splitlines()[0]

@@ -10,10 +10,12 @@ from __future__ import annotations
 from arch import Architecture
 from workloads import Cascade, Einsum
 from mapper import gemm, vector
+from mapper.fusion import Fused
 from mapper.gemm import GemmProblem
 from mapper.mapping import (GemmMapping, Mapping, VectorMapping, load_mappings,
                             mapping_from_dict, save_mappings)
 from mapper.search import CACHE, METHODS, SearchOptions
+from mapper.vector import check_format
 
 OBJECTIVES = ("latency", "energy", "edp")
 
@@ -26,6 +28,7 @@ def candidates(einsum: Einsum, arch: Architecture, objective: str = "latency",
     if objective not in OBJECTIVES:
         raise ValueError(f"unknown objective '{objective}' (known: {', '.join(OBJECTIVES)})")
     options = options or SearchOptions()
+    check_format(einsum, arch)  # before the cache: its key holds widths, not format names
     key = CACHE.key(einsum, arch, objective, keep, options)
     found = CACHE.get(key)
     if found is None:
@@ -50,6 +53,6 @@ def map(cascade: Cascade, arch: Architecture, objective: str = "latency",  # noq
     return out
 
 
-__all__ = ["CACHE", "METHODS", "OBJECTIVES", "GemmMapping", "GemmProblem", "Mapping",
+__all__ = ["CACHE", "METHODS", "OBJECTIVES", "Fused", "GemmMapping", "GemmProblem", "Mapping",
            "SearchOptions", "VectorMapping", "candidates", "load_mappings", "map",
            "mapping_from_dict", "save_mappings"]

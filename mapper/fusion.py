@@ -15,8 +15,9 @@ The mapper picks tile sizes under the buffer capacity; sim/fused.py times them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
+from yamlspec import SpecError
 from arch import Architecture
 
 WORD = 2  # bytes per fp16 value
@@ -34,6 +35,28 @@ class AttentionShape:
     def heads_total(self) -> int:
         return self.batch * self.heads
 
+    @classmethod
+    def of(cls, cascade) -> "AttentionShape":
+        """The shape of an attention cascade of workloads.attention: queries Q[b,h,p,e]
+        and keys K[b,h,m,e] (or tiled, BK[b,h,m1,m0,e])."""
+        t = cascade.tensors
+        keys = t.get("K") or t.get("BK")
+        if "Q" not in t or keys is None or len(t["Q"].shape) != 4:
+            raise SpecError(f"a fused attention group needs Q[b,h,p,e] and K[b,h,m,e] (or "
+                            f"BK[b,h,m1,m0,e]) tensors; workload '{cascade.name}' has "
+                            f"{', '.join(sorted(t)[:8])}")
+        b, h, p, e = t["Q"].shape
+        m = keys.shape[2] * (keys.shape[3] if len(keys.shape) == 5 else 1)
+        return cls(b, h, p, m, e)
+
+
+@dataclass(frozen=True)
+class Fused:
+    """Run a whole cascade as one fused group by the registered strategy `strategy`
+    ('fusemax', 'flat'), with `mapping` (None: the strategy picks its best)."""
+    strategy: str
+    mapping: "FuseMaxMapping | FlatMapping | None" = None
+
 
 @dataclass(frozen=True)
 class FuseMaxMapping:
@@ -46,6 +69,9 @@ class FuseMaxMapping:
         return (f"fusemax: P tile {self.p_tile} ({self.p_tile // self.p_group} groups of "
                 f"{self.p_group}), M0 {self.m0}, buffer {self.buffer_bytes / 2**20:.2f} MiB")
 
+    def to_dict(self) -> dict:
+        return {"strategy": "fusemax", **asdict(self)}
+
 
 @dataclass(frozen=True)
 class FlatMapping:
@@ -57,6 +83,9 @@ class FlatMapping:
     def describe(self) -> str:
         return (f"flat: row block {self.rows}, K/V {'resident' if self.kv_resident else 'streamed'}"
                 f", spill {self.spill_fraction:.1%}, needs {self.buffer_bytes / 2**20:.1f} MiB")
+
+    def to_dict(self) -> dict:
+        return {"strategy": "flat", **asdict(self)}
 
 
 def fusemax_buffer_bytes(p_tile: int, m0: int, e: int) -> int:

@@ -4,16 +4,20 @@
   along the array rows, the tile of each group (B, M, N, K) held in the global buffer,
   and the order of the tile loops (outermost first).
 - VectorMapping (other Einsums on the 1D unit): output points per buffered chunk.
+Each has a `role`: which part of the architecture it targets (`array2d`, `array1d`),
+whatever that component's class and name (a result's `unit` is the component's name).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import yaml
 
 from yamlspec import SpecError, read_yaml
+from yamlspec.limits import MAX_RANK
 
 GROUPS = ("B", "M", "N", "K")
 # (temporal group, rows group, cols group) of each dataflow; os may put N on rows.
@@ -39,7 +43,8 @@ class GemmMapping:
     rows: str
     tiles: tuple[tuple[str, int], ...]  # ((group, tile size), ...) in B, M, N, K order
     loop_order: tuple[str, ...]         # outermost first, a permutation of B, M, N, K
-    unit: str = "array2d"
+    role: ClassVar[str] = "array2d"     # runs on the architecture's 2D array
+    source: str = field(default="", compare=False, repr=False)  # mapping file, for errors
 
     def tile(self, group: str) -> int:
         return dict(self.tiles)[group]
@@ -54,20 +59,21 @@ class GemmMapping:
         return f"{self.dataflow}(rows={self.rows}) tiles[{tiles}] order {''.join(self.loop_order)}"
 
     def to_dict(self) -> dict:
-        return {"unit": self.unit, "dataflow": self.dataflow, "rows": self.rows,
+        return {"role": self.role, "dataflow": self.dataflow, "rows": self.rows,
                 "tiles": dict(self.tiles), "loop_order": "".join(self.loop_order)}
 
 
 @dataclass(frozen=True)
 class VectorMapping:
     chunk_points: int   # output points per chunk staged through the buffer
-    unit: str = "array1d"
+    role: ClassVar[str] = "array1d"  # runs on the architecture's 1D unit
+    source: str = field(default="", compare=False, repr=False)  # mapping file, for errors
 
     def describe(self) -> str:
         return f"vector chunk {self.chunk_points}"
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {"chunk_points": self.chunk_points, "role": self.role}
 
 
 Mapping = GemmMapping | VectorMapping
@@ -77,45 +83,69 @@ def mapping_from_dict(data: dict, file: str | None = None, where: str = "") -> M
     """Parse one Einsum's mapping (as written by to_dict)."""
     if not isinstance(data, dict):
         raise SpecError("expected a mapping", file, where)
-    unit = data.get("unit")
+    data = dict(data)
+    if "unit" in data and "role" not in data:  # the key's name in files of accelsim 0.1
+        data["role"] = data.pop("unit")
+    role = data.get("role")
+    source = file or ""
     try:
-        if unit == "array1d":
+        if role == "array1d":
+            _known_keys(data, {"role", "chunk_points"}, file, where)
             points = data["chunk_points"]
-            if not isinstance(points, int) or points <= 0:
-                raise SpecError("chunk_points must be a positive integer", file,
-                                f"{where}.chunk_points")
-            return VectorMapping(points)
-        if unit == "array2d":
+            if not _positive_int(points):
+                raise SpecError(f"chunk_points must be a positive integer (at most "
+                                f"{MAX_RANK:,}), got {points!r}", file, f"{where}.chunk_points")
+            return VectorMapping(points, source=source)
+        if role == "array2d":
+            _known_keys(data, {"role", "dataflow", "rows", "tiles", "loop_order"}, file, where)
             key = (data["dataflow"], data["rows"])
-            if key not in DATAFLOW_DIMS:
+            if not all(isinstance(k, str) for k in key) or key not in DATAFLOW_DIMS:
                 raise SpecError(f"unknown dataflow/rows {key} (known: "
                                 f"{sorted(DATAFLOW_DIMS)})", file, where)
             tiles = data["tiles"]
-            if set(tiles) != set(GROUPS):
-                raise SpecError(f"tiles must give B, M, N, K (got {sorted(tiles)})", file,
+            if not isinstance(tiles, dict) or set(tiles) != set(GROUPS):
+                got = sorted(map(str, tiles)) if isinstance(tiles, dict) else repr(tiles)
+                raise SpecError(f"tiles must be a mapping giving B, M, N, K (got {got})", file,
                                 f"{where}.tiles")
             for g in GROUPS:
-                if not isinstance(tiles[g], int) or tiles[g] <= 0:
-                    raise SpecError(f"tile size must be a positive integer, got {tiles[g]!r}",
-                                    file, f"{where}.tiles.{g}")
-            order = tuple(str(data["loop_order"]))
-            if sorted(order) != sorted(GROUPS):
+                if not _positive_int(tiles[g]):
+                    raise SpecError(f"tile size must be a positive integer (at most "
+                                    f"{MAX_RANK:,}), got {tiles[g]!r}", file, f"{where}.tiles.{g}")
+            order = data["loop_order"]
+            if not isinstance(order, str) or sorted(order) != sorted(GROUPS):
                 raise SpecError(f"loop_order must be a permutation of BMNK, got "
-                                f"'{data['loop_order']}'", file, f"{where}.loop_order")
-            return GemmMapping(key[0], key[1], tuple((g, tiles[g]) for g in GROUPS), order)
+                                f"{order!r}", file, f"{where}.loop_order")
+            return GemmMapping(key[0], key[1], tuple((g, tiles[g]) for g in GROUPS),
+                               tuple(order), source=source)
     except KeyError as missing:
         raise SpecError(f"missing key {missing}", file, where) from None
-    raise SpecError(f"unit must be 'array2d' or 'array1d', got {unit!r}", file, f"{where}.unit")
+    raise SpecError(f"role must be 'array2d' or 'array1d', got {role!r}", file, f"{where}.role")
+
+
+def _positive_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_RANK
+
+
+def _known_keys(data: dict, known: set, file: str | None, where: str):
+    extra = sorted(map(str, set(data) - known))
+    if extra:
+        raise SpecError(f"unknown key(s) {extra} (known: {', '.join(sorted(known))})", file,
+                        where)
 
 
 def save_mappings(mappings: dict[str, Mapping], path: str | Path):
-    Path(path).write_text(yaml.safe_dump(
-        {"mappings": {name: m.to_dict() for name, m in mappings.items()}}, sort_keys=False))
+    text = yaml.safe_dump({"mappings": {name: m.to_dict() for name, m in mappings.items()}},
+                          sort_keys=False)
+    try:
+        Path(path).write_text(text)
+    except OSError as exc:
+        raise SpecError(f"cannot write the mapping file ({exc.strerror or exc})",
+                        str(path)) from None
 
 
 def load_mappings(path: str | Path) -> dict[str, Mapping]:
     data = read_yaml(path, expect_key="mappings")
     if not isinstance(data["mappings"], dict):
         raise SpecError("expected a mapping of Einsum name -> mapping", str(path), "mappings")
-    return {name: mapping_from_dict(m, str(path), f"mappings.{name}")
+    return {str(name): mapping_from_dict(m, str(path), f"mappings.{name}")
             for name, m in data["mappings"].items()}

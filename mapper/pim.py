@@ -79,7 +79,7 @@ class PimConfig:
 class PimMapping:
     """How one Einsum is laid out: on the PIM channels (a GEMV) or on the ASIC."""
 
-    unit: str                 # 'pim' or 'asic'
+    role: str                 # 'pim' or 'asic'
     groups: int = 1           # independent GEMVs with their own vector (heads)
     repeats: int = 1          # input vectors streamed one after another (prefill tokens)
     out: int = 0              # N: output neurons per GEMV
@@ -92,7 +92,7 @@ class PimMapping:
         return asdict(self)
 
     def describe(self) -> str:
-        if self.unit == "asic":
+        if self.role == "asic":
             return "asic"
         return (f"pim gemv {self.groups}x{self.repeats}x[{self.out}x{self.inner}] "
                 f"chunk {self.chunk_cols} cols, {self.neurons_per_row}/row"
@@ -200,7 +200,7 @@ def channel_plans(einsum: Einsum, m: PimMapping, cfg: PimConfig) -> list[Channel
     """The programs of every channel for ONE repeat (one input vector) of a PIM-mapped
     Einsum; a prefill's `repeats` vectors run this program one after another."""
     plans = [ChannelPlan() for _ in range(cfg.channels)]
-    if m.unit != "pim":
+    if m.role != "pim":
         return plans
     total_banks = cfg.channels * cfg.banks
     for _ in range(1):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 from yamlspec import SpecError
+from yamlspec.limits import MAX_TILE_STEPS
 from arch import Architecture
 from workloads import Einsum
 from mapper.mapping import VectorMapping
@@ -30,7 +31,26 @@ def search(einsum: Einsum, arch: Architecture) -> VectorMapping:
     lanes = arch.array1d.lanes
     chunk = fit // lanes * lanes if fit >= lanes else fit  # whole rounds of lanes
     chunk = min(einsum.output_points, chunk)
+    steps = -(-einsum.output_points // chunk)
+    if steps > MAX_TILE_STEPS:
+        raise SpecError(f"Einsum '{einsum.name}' needs {steps:,} buffer chunks, over the limit "
+                        f"{MAX_TILE_STEPS:,} the simulator steps through; use smaller ranks or a "
+                        f"larger buffer", einsum.source or arch.file or None,
+                        einsum.where or einsum.name)
     return VectorMapping(chunk)
+
+
+def check_format(einsum: Einsum, arch: Architecture):
+    """The unit that runs the Einsum must compute in its format: the workload chose the
+    format, so the error names the workload file."""
+    if einsum.is_contraction:  # the array computes in its first operand's format (GemmProblem)
+        unit, fmt, what = arch.array2d, einsum.inputs[0].tensor.format, "has operands in"
+    else:
+        unit, fmt, what = arch.array1d, einsum.output.tensor.format, "produces"
+    if fmt not in unit.formats:
+        raise SpecError(f"Einsum '{einsum.name}' {what} {fmt} but unit "
+                        f"'{unit.name}' of architecture '{arch.name}' supports {unit.formats}",
+                        einsum.source or arch.file or None, einsum.where or "format")
 
 
 def fits(einsum: Einsum, arch: Architecture, mapping: VectorMapping) -> bool:

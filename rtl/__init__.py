@@ -2,7 +2,7 @@
 the simulator uses; co-simulation against sim's cycle models (rtl.cosim, the only module
 that imports sim); Verilog, yosys synthesis and nextpnr timing (rtl.synth).
 
-Blocks (rtl.blocks.BLOCKS): mac-pe (rtl.mac), array2d (rtl.array2d), bitserial-pe /
-bitserial-array (rtl.bitserial), vector1d (rtl.vector1d), pim-bank-mac (rtl.pim_bank_mac).
-See docs/rtl.md.
+Blocks register in rtl.blocks.BLOCKS where they are defined: mac-pe (rtl.mac), array2d
+(rtl.array2d), bitserial-pe / bitserial-array (rtl.bitserial), vector1d (rtl.vector1d),
+pim-bank-mac (rtl.pim_bank_mac). `sim rtl` is rtl.command. See docs/rtl.md.
 """

@@ -27,6 +27,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from arch import Array2D
+from rtl.blocks import block
 from rtl.mac import MacPE, WsCell
 from rtl.numerics import MacFormat, mac_format
 
@@ -140,3 +141,10 @@ class SystolicArray(wiring.Component):
             m.d.comb += [self.out[j].eq(bottom.psum_out),
                          self.out_valid[j].eq(self.en & bottom.psum_valid)]
         return m
+
+
+@block("array2d", "the systolic array (os / ws / is)",
+       describe=lambda d: f"{d.rows}x{d.cols} {d.dataflow}, {d.fmt.name}, "
+                          f"{d.fmt.acc_bits}-bit accumulators")
+def _build_array2d(a, o):
+    return SystolicArray.from_arch(a.array2d, o.dataflow, o.fmt)

@@ -37,6 +37,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from arch.components import BitSerialArray as BitSerialArraySpec
+from rtl.blocks import bitserial_spec, block
 
 DTYPES = ("int", "fp")
 
@@ -227,3 +228,19 @@ class BitSerialPEArray(wiring.Component):
             with m.If(finish):
                 m.d.sync += result.eq(out_next)
         return result
+
+
+def _describe(d) -> str:
+    return (f"{d.rows}x{d.cols} PEs, {d.lanes} lanes, {d.code_bits}-bit weight codes at "
+            f"{d.bits_per_cycle} bit(s)/cycle, groups of {d.group_size}, "
+            f"{d.dequant_cycles}-cycle dequantizer, depth {d.pipeline_depth}")
+
+
+@block("bitserial-pe", "one BitMoD bit-serial PE", describe=_describe)
+def _build_pe(a, o):
+    return BitSerialPEArray.from_arch(bitserial_spec(a), rows=1, cols=1)
+
+
+@block("bitserial-array", "a lockstep array of BitMoD PEs", describe=_describe)
+def _build_array(a, o):
+    return BitSerialPEArray.from_arch(bitserial_spec(a))

@@ -11,6 +11,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from arch import Array2D
+from rtl.blocks import block
 from rtl.numerics import MacFormat, mac_format
 
 
@@ -113,3 +114,9 @@ class WsCell(wiring.Component):
             with m.If(self.pre_valid & (self.pre_row == self.row)):
                 m.d.sync += w_shadow.eq(self.pre_w)
         return m
+
+
+@block("mac-pe", "one MAC PE of the 2D array (integer or exact FP16)",
+       describe=lambda d: f"{d.fmt.name}, {d.fmt.acc_bits}-bit accumulator")
+def _build_mac_pe(a, o):
+    return MacPE.for_array(a.array2d, o.fmt)

@@ -23,6 +23,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from arch import Architecture
+from rtl.blocks import block
 from rtl.mac import exact_product
 from rtl.numerics import MacFormat, mac_format
 
@@ -117,3 +118,9 @@ class BankMac(wiring.Component):
             busy = busy | v
         m.d.comb += [self.acc.eq(acc), self.readable.eq(issued & ~busy)]
         return m
+
+
+@block("pim-bank-mac", "the per-bank MAC unit of a PIM DRAM bank",
+       describe=lambda d: d.describe())
+def _build_pim_bank_mac(a, o):
+    return BankMac.from_arch(a, o.fmt)

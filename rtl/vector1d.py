@@ -35,6 +35,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from arch import Array1D
+from rtl.blocks import block
 
 FRAC = 16
 WIDTH = 32
@@ -322,3 +323,11 @@ class SoftmaxLanes(wiring.Component):
             write(op.dst, value)
             if is_point_last:
                 m.d.comb += done.eq(self.last)
+
+
+@block("vector1d", "the 1D unit's lanes for FuseMax's online-softmax Einsums",
+       describe=lambda d: d.describe())
+def _build_vector1d(a, o):
+    if not o.einsums:
+        raise ValueError("the 1D unit needs the Einsums to program its lanes for")
+    return SoftmaxLanes.from_arch(a.array1d, list(o.einsums))

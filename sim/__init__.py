@@ -1,13 +1,16 @@
 """The simulator: engines, the tile pipeline, results and the CLI.
 
 sim.simulate(cascade, arch, mapping=None) is the one door; sim.run(path, arch) loads
-and simulates in one call.
+and simulates in one call. The engines behind it register in sim.registry on import.
 """
 
 from __future__ import annotations
 
+from sim import bitserial_engine, fused, gemm_engine, roofline, vector_engine  # noqa: F401
+from sim.pim import run as _pim_run  # noqa: F401
+from sim.registry import CASCADE_ENGINES, GROUP_STRATEGIES, UNIT_ENGINES
 from sim.result import EinsumResult, Result
-from sim.simulate import ENGINES, simulate, simulate_einsum
+from sim.simulate import simulate, simulate_einsum
 
 
 def run(workload_path: str, arch: str | None = None, objective: str = "latency",
@@ -23,4 +26,5 @@ def run(workload_path: str, arch: str | None = None, objective: str = "latency",
     return simulate(cascade, architecture, mapping, objective)
 
 
-__all__ = ["ENGINES", "EinsumResult", "Result", "run", "simulate", "simulate_einsum"]
+__all__ = ["CASCADE_ENGINES", "GROUP_STRATEGIES", "UNIT_ENGINES", "EinsumResult", "Result", "run",
+           "simulate", "simulate_einsum"]

@@ -37,7 +37,9 @@ from functools import lru_cache
 from arch import Architecture
 from mapper import GemmMapping, GemmProblem
 from sim.bitserial import PEConfig, array_cycles
+from sim.energy import Actions
 from sim.pipeline import run_pipeline
+from sim.registry import unit_engine
 from sim.result import EinsumResult
 from workloads import Einsum
 
@@ -169,6 +171,7 @@ SCHEDULE_KEYS = {
 }
 
 
+@unit_engine("bitserial_array", compulsory_dram_bytes)
 def run_bitserial(einsum: Einsum, arch: Architecture, m: GemmMapping) -> EinsumResult:
     p = GemmProblem.of(einsum)
     R, C = arch.array2d.rows, arch.array2d.cols
@@ -191,7 +194,7 @@ def run_bitserial(einsum: Einsum, arch: Architecture, m: GemmMapping) -> EinsumR
 
 def _result(einsum, arch, m, ops, segments, tile_timing) -> EinsumResult:
     """Cycles, traffic and energy of one schedule (segments of tiles run back to back)."""
-    array, glb, dram = arch.array2d, arch.buffer, arch.dram
+    array = arch.array2d
     R, C = array.rows, array.cols
     K = GemmProblem.of(einsum).size("K")
     cycles = 0
@@ -214,16 +217,11 @@ def _result(einsum, arch, m, ops, segments, tile_timing) -> EinsumResult:
                      + row_folds * _bytes(m_len * K, ops.a_bits))
     glb_write = dram_read + dram_write        # fills from DRAM, outputs staged for writeback
     glb_read += dram_write
-    energy = {
-        f"{array.name}.compute": compute_cycles * array.pes * array.pe_pj_per_cycle,
-        f"{glb.name}.read": glb_read * glb.energy_pj("read_byte"),
-        f"{glb.name}.write": glb_write * glb.energy_pj("write_byte"),
-        f"{dram.name}.read": dram_read * dram.energy_pj("read_byte"),
-        f"{dram.name}.write": dram_write * dram.energy_pj("write_byte"),
-    }
+    energy = (Actions().add(array, "compute", compute_cycles * array.pes)
+              .memory(arch, glb_read, glb_write, dram_read, dram_write).pj)
     return EinsumResult(
         name=einsum.name, kind="contraction", unit=array.name, cycles=cycles,
-        compute_cycles=compute_cycles, macs=macs, ops=0, busy=float(busy),
+        compute_cycles=compute_cycles, macs=macs, ops=0, busy={array.name: float(busy)},
         dram_read_bytes=int(dram_read), dram_write_bytes=int(dram_write),
         glb_read_bytes=int(glb_read), glb_write_bytes=int(glb_write), energy_pj=energy,
         mapping=m)

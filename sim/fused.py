@@ -2,6 +2,11 @@
 row-block fusion of the 3-pass cascade, timed as tile streams (sim/stream.py) with
 DRAM as a third unit, and costed action by action.
 
+Both return the same Result as every other engine: one 'fused' step on the 2D and 1D
+arrays (utilization per array, energy by component, the mapping), with the tile stream
+in Result.internals for cycle-level replays (utilization over time). They are the
+group strategies 'fusemax' and 'flat' of sim.simulate(cascade, arch, mapper.Fused(...)).
+
 Per-tile stage cycles are not typed in: they come from the cascade's Einsums and the
 architecture's per-operation cycles (arch array1d op_cycles; FuseMax's 2D PEs use the
 same add/multiply/max units, so exp there is also 6 MAC cycles). Inter-array
@@ -9,6 +14,7 @@ transfers are taken as free (FuseMax Sec. 5 interleaves QK and SLNV to hide them
 FLAT's blocks are large), and array fill/drain skew is not added to either design.
 
 FuseMax tile (P group of array-rows queries x M0 keys), units 2D / 1D / DRAM:
+(units by role; in the stream each is its component's name)
   LD  DRAM  K/V tile (when a new M1 tile starts) and the group's Q (first M1 tile)
   A   2D    BQK, LM                      waits LD
   C   1D    RM                           waits A, and C of the group's previous tile
@@ -32,71 +38,65 @@ FLAT row block (R queries x all M keys):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
 from arch import Architecture
 from mapper.fusion import (WORD, AttentionShape, FlatMapping, FuseMaxMapping, flat_candidates,
                            map_fusemax)
+from sim.energy import Actions
 from sim.pe_energy import PECounter, unfused_energy_pj
+from sim.registry import group_strategy
+from sim.result import EinsumResult, Result
 from sim.stream import Op, makespan
 from sim.vector_engine import cycles_per_point
 from workloads import attention
 from workloads.ir import Einsum
 
 
-@dataclass
-class FusedResult:
-    design: str
-    cycles: int
-    clock_ghz: float
-    macs: int
-    busy: dict[str, float]        # unit -> useful PE-cycles (2D) / lane-cycles (1D)
-    unit_sizes: dict[str, int]
-    dram_bytes: float
-    energy_pj: dict[str, float]   # 'component.action' -> pJ
-    buffer_bytes: int
-    mapping: str
-    meta: dict = field(default_factory=dict)
-
-    @property
-    def seconds(self) -> float:
-        return self.cycles / (self.clock_ghz * 1e9)
-
-    @property
-    def energy_j(self) -> float:
-        return sum(self.energy_pj.values()) * 1e-12
-
-    @property
-    def utilization(self) -> dict[str, float]:
-        return {u: self.busy[u] / (self.unit_sizes[u] * self.cycles) for u in self.busy}
-
-    def energy_by_component_j(self) -> dict[str, float]:
-        out: dict[str, float] = {}
-        for key, pj in self.energy_pj.items():
-            comp = key.split(".")[0]
-            out[comp] = out.get(comp, 0.0) + pj * 1e-12
-        return out
-
-
 def _dram_cycles(nbytes: float, arch: Architecture) -> int:
     return math.ceil(nbytes / arch.dram_bytes_per_cycle) if nbytes else 0
 
 
-def _op_energy(einsum: Einsum, count: float, arch: Architecture, unit_name: str,
-               out: dict[str, float]):
-    """Energy of running `einsum` `count` times (per-op table of the 1D array, whose
-    functional units FuseMax's 2D PEs share); MACs at the 2D array's MAC energy."""
+def _op_actions(einsum: Einsum, count: float, arch: Architecture, unit_name: str,
+                acts: Actions):
+    """Running `einsum` `count` times: ops at the 1D array's per-op energies (FuseMax's 2D
+    PEs share its functional units; booked under `unit_name`), MACs at the 2D array's."""
     if einsum.is_contraction:
-        key = f"{arch.array2d.name}.mac"
-        out[key] = out.get(key, 0.0) + count * einsum.macs * arch.array2d.energy_pj("mac", "fp16")
+        acts.add(arch.array2d, "mac", count * einsum.macs, "fp16")
         return
     for op, n in einsum.vector_ops.items():
-        key = f"{unit_name}.{op}"
-        out[key] = out.get(key, 0.0) + count * n * arch.array1d.energy_pj(op)
+        acts.add(arch.array1d, op, count * n, key=f"{unit_name}.{op}")
 
 
-def _add(d: dict, key: str, value: float):
-    d[key] = d.get(key, 0.0) + value
+def _result(design: str, shape: AttentionShape, arch: Architecture, mapping, cycles: int,
+            macs: int, busy: dict[str, float], unit_cycles: dict[str, int], dram_read: float,
+            dram_write: float, glb_read: float, glb_write: float, energy_pj: dict,
+            meta: dict, internals: dict, workload: str) -> Result:
+    """One fused step on the 2D and 1D arrays as a Result. Its compute cycles are the
+    busiest array's own cycles; the rest of the makespan is pipeline fill and DRAM waits."""
+    a2, a1 = arch.array2d.name, arch.array1d.name
+    row = EinsumResult(
+        name=f"attention.{design}", kind="fused", unit=f"{a2}+{a1}", cycles=cycles,
+        compute_cycles=min(cycles, max(unit_cycles.values())), macs=macs, ops=0,
+        busy=busy, dram_read_bytes=math.ceil(dram_read), dram_write_bytes=math.ceil(dram_write),
+        glb_read_bytes=math.ceil(glb_read), glb_write_bytes=math.ceil(glb_write),
+        energy_pj=energy_pj, mapping=mapping)
+    compulsory = shape.heads_total * 2 * (shape.p + shape.m) * shape.e * WORD  # Q, K, V, O
+    return Result(workload, arch.name, arch.clock_ghz, [row],
+                  arch.area_breakdown_mm2(), {a2: arch.array2d.pes, a1: arch.array1d.lanes},
+                  compulsory, {"strategy": design, "mapping": mapping.describe(), **meta},
+                  internals)
+
+
+@group_strategy("fusemax")
+def run_fusemax(cascade, arch: Architecture, mapping: FuseMaxMapping | None = None) -> Result:
+    """The fused group strategy 'fusemax': an attention cascade on FuseMax's binding."""
+    return simulate_fusemax(AttentionShape.of(cascade), arch, mapping, workload=cascade.name)
+
+
+@group_strategy("flat")
+def run_flat(cascade, arch: Architecture, mapping: FlatMapping | None = None) -> Result:
+    """The fused group strategy 'flat': an attention cascade in FLAT's row blocks."""
+    return simulate_flat(AttentionShape.of(cascade), arch, mapping, workload=cascade.name)
 
 
 # ------------------------------------------------------------------------ FuseMax
@@ -113,16 +113,17 @@ def fusemax_tile_costs(shape: AttentionShape, arch: Architecture, m: FuseMaxMapp
             cycles, work = math.ceil(e.macs / pes), e.macs
         else:
             cpp = cycles_per_point(e, arch)
-            size = pes if unit == "2D" else lanes
+            size = pes if unit == "array2d" else lanes
             cycles, work = math.ceil(e.points / size) * cpp, e.points * cpp
         costs[e.name] = (unit, cycles, work, e)
     return costs
 
 
 def simulate_fusemax(shape: AttentionShape, arch: Architecture,
-                     mapping: FuseMaxMapping | None = None, exact_limit: int = 4000
-                     ) -> FusedResult:
+                     mapping: FuseMaxMapping | None = None, exact_limit: int = 4000,
+                     workload: str = "attention") -> Result:
     m = mapping or map_fusemax(shape, arch)
+    a2, a1, dram_unit = arch.array2d.name, arch.array1d.name, arch.dram.name
     costs = fusemax_tile_costs(shape, arch, m)
     G = m.p_tile // m.p_group
     M1 = -(-shape.m // m.m0)
@@ -141,44 +142,41 @@ def simulate_fusemax(shape: AttentionShape, arch: Architecture,
         last = (m1 + 1) * G >= steps
         load = (kv_bytes if g == 0 else 0) + (q_bytes if m1 == 0 else 0)
         return [
-            Op("LD", "DRAM", _dram_cycles(load, arch), load, (("B", 2 * G),)),
-            Op("A", "2D", cyc["A"], work["A"], (("LD", 0),)),
-            Op("C", "1D", cyc["C"], work["C"], (("A", 0), ("C", G))),
-            Op("B", "2D", cyc["B"], work["B"], (("C", 0),), stage=1),
-            Op("D", "1D", cyc["D"] + (av_cycles if last else 0),
+            Op("LD", dram_unit, _dram_cycles(load, arch), load, (("B", 2 * G),)),
+            Op("A", a2, cyc["A"], work["A"], (("LD", 0),)),
+            Op("C", a1, cyc["C"], work["C"], (("A", 0), ("C", G))),
+            Op("B", a2, cyc["B"], work["B"], (("C", 0),), stage=1),
+            Op("D", a1, cyc["D"] + (av_cycles if last else 0),
                work["D"] + (av_work if last else 0), (("B", 0), ("D", G)), stage=2),
-            Op("WB", "DRAM", _dram_cycles(o_bytes if last else 0, arch),
+            Op("WB", dram_unit, _dram_cycles(o_bytes if last else 0, arch),
                o_bytes if last else 0, (("D", 0),), stage=3 + 2 * G),
         ]
 
     cycles = makespan(seg_ops, n_segments, M1, period=G, exact_limit=exact_limit)
     tiles = n_segments * M1 * G
     groups = n_segments * G  # (head, P group) pairs
-    busy = {"2D": tiles * (work["A"] + work["B"]),
-            "1D": tiles * (work["C"] + work["D"]) + groups * av_work}
+    busy = {a2: tiles * (work["A"] + work["B"]),
+            a1: tiles * (work["C"] + work["D"]) + groups * av_work}
+    unit_cycles = {a2: tiles * (cyc["A"] + cyc["B"]),
+                   a1: tiles * (cyc["C"] + cyc["D"]) + groups * av_cycles}
     macs = tiles * sum(c[2] for c in costs.values() if c[3].is_contraction)
     # DRAM: K/V once per P tile, Q in and O out once.
     dram = n_segments * M1 * kv_bytes + groups * (q_bytes + o_bytes)
-    energy: dict[str, float] = {}
+    dram_write = groups * o_bytes
+    acts = Actions()
     for name, (unit, _c, _w, ein) in costs.items():
         count = groups if name == "AV" else tiles
-        _op_energy(ein, count, arch, arch.array2d.name if unit == "2D" else arch.array1d.name,
-                   energy)
-    glb, d = arch.buffer, arch.dram
+        _op_actions(ein, count, arch, a2 if unit == "array2d" else a1, acts)
     state = m.p_group * (e + 2) * WORD  # RNV, RM, RD of one group, read and written per tile
     glb_read = tiles * (q_bytes + kv_bytes + state) + groups * o_bytes
     glb_write = tiles * state + dram - groups * o_bytes
-    _add(energy, f"{glb.name}.read", glb_read * glb.energy_pj("read_byte"))
-    _add(energy, f"{glb.name}.write", glb_write * glb.energy_pj("write_byte"))
-    _add(energy, f"{d.name}.read", (dram - groups * o_bytes) * d.energy_pj("read_byte"))
-    _add(energy, f"{d.name}.write", groups * o_bytes * d.energy_pj("write_byte"))
-    for key, pj in fusemax_pe_local(costs, tiles, groups, arch).energy_pj().items():
-        _add(energy, key, pj)
-    return FusedResult("fusemax", cycles, arch.clock_ghz, macs, busy,
-                       {"2D": arch.array2d.pes, "1D": arch.array1d.lanes}, dram, energy,
-                       m.buffer_bytes, m.describe(),
-                       {"tile_cycles": cyc, "p_tile": m.p_tile, "groups_per_tile": G, "m1": M1,
-                        "segment_ops": seg_ops, "segments": n_segments, "steps": M1 * G})
+    acts.memory(arch, glb_read, glb_write, dram - dram_write, dram_write)
+    acts.merge(fusemax_pe_local(costs, tiles, groups, arch).energy_pj())
+    return _result("fusemax", shape, arch, m, cycles, macs, busy, unit_cycles, dram - dram_write,
+                   dram_write, glb_read, glb_write, acts.pj,
+                   {"p_tile": m.p_tile, "groups_per_tile": G, "m1": M1, "buffer_bytes": m.buffer_bytes},
+                   {"tile_cycles": cyc, "segment_ops": seg_ops, "segments": n_segments,
+                    "steps": M1 * G}, workload)
 
 
 def fusemax_pe_local(costs: dict, tiles: int, groups: int, arch: Architecture) -> PECounter:
@@ -229,16 +227,18 @@ def _flat_costs(shape: AttentionShape, arch: Architecture, rows: int):
 
 
 def simulate_flat(shape: AttentionShape, arch: Architecture,
-                  mapping: FlatMapping | None = None, exact_limit: int = 4000) -> FusedResult:
+                  mapping: FlatMapping | None = None, exact_limit: int = 4000,
+                  workload: str = "attention") -> Result:
     """The FLAT mapping with the least energy x delay unless one is given. (FLAT is 1D-
     bound, so its candidates' latencies differ only by pipeline fill, a few parts per
     million; ranking by latency first would let that pick row blocks costing up to 18%
     more energy.)"""
     if mapping is None:
-        return min((simulate_flat(shape, arch, c, exact_limit)
+        return min((simulate_flat(shape, arch, c, exact_limit, workload)
                     for c in flat_candidates(shape, arch)),
                    key=lambda r: r.cycles * r.energy_j)
     mp = mapping
+    a2, a1, dram_unit = arch.array2d.name, arch.array1d.name, arch.dram.name
     R, e, M = mp.rows, shape.e, shape.m
     casc, gemm, sm, sm_work = _flat_costs(shape, arch, R)
     blocks = -(-shape.p // R)
@@ -256,43 +256,37 @@ def simulate_flat(shape: AttentionShape, arch: Architecture,
     def seg_ops(s: int, step: int, steps: int) -> list[Op]:
         load = q_bytes + (kv if step == 0 or not mp.kv_resident else 0)
         return [
-            Op("LD", "DRAM", _dram_cycles(load, arch), load, (("QK", 2),)),
-            Op("QK", "2D", gemm, R * M * e, (("LD", 0), ("AV", 2))),
-            Op("SP", "DRAM", _dram_cycles(spill, arch), spill, (("QK", 0),), stage=1),
-            Op("SM", "1D", sm, sm_work, (("QK", 0),)),
-            Op("AV", "2D", gemm, R * M * e, (("SM", 0), ("SP", 0)), stage=1),
-            Op("WB", "DRAM", _dram_cycles(o_bytes, arch), o_bytes, (("AV", 0),), stage=2),
+            Op("LD", dram_unit, _dram_cycles(load, arch), load, (("QK", 2),)),
+            Op("QK", a2, gemm, R * M * e, (("LD", 0), ("AV", 2))),
+            Op("SP", dram_unit, _dram_cycles(spill, arch), spill, (("QK", 0),), stage=1),
+            Op("SM", a1, sm, sm_work, (("QK", 0),)),
+            Op("AV", a2, gemm, R * M * e, (("SM", 0), ("SP", 0)), stage=1),
+            Op("WB", dram_unit, _dram_cycles(o_bytes, arch), o_bytes, (("AV", 0),), stage=2),
         ]
 
     n = shape.heads_total
     cycles = makespan(seg_ops, n, blocks, exact_limit=exact_limit)
     nb = n * blocks
-    busy = {"2D": nb * 2 * R * M * e, "1D": nb * sm_work}
+    busy = {a2: nb * 2 * R * M * e, a1: nb * sm_work}
     macs = nb * 2 * R * M * e
     kv_loads = n * (blocks if not mp.kv_resident else 1)
     dram_read = nb * (q_bytes + spill / 2) + kv_loads * kv
     dram_write = nb * (o_bytes + spill / 2)
-    energy: dict[str, float] = {}
+    acts = Actions()
     for ein in casc.einsums:
-        _op_energy(ein, nb, arch, arch.array1d.name, energy)
-    glb, d = arch.buffer, arch.dram
+        _op_actions(ein, nb, arch, a1, acts)
     Rf, Cf = -(-R // arch.array2d.rows), -(-M // arch.array2d.cols)
     # Operand reads into the array: Q once per key fold, K and V once per query fold,
     # AV partial sums read and written once per key fold; scores 8 touches each.
     feed = (Cf * R * e + Rf * M * e) * WORD + Rf * M * e * WORD + 2 * Cf * R * e * WORD
     glb_read = nb * (feed + 5 * score + o_bytes)
     glb_write = nb * (3 * score + Cf * R * e * WORD) + dram_read
-    _add(energy, f"{glb.name}.read", glb_read * glb.energy_pj("read_byte"))
-    _add(energy, f"{glb.name}.write", glb_write * glb.energy_pj("write_byte"))
-    _add(energy, f"{d.name}.read", dram_read * d.energy_pj("read_byte"))
-    _add(energy, f"{d.name}.write", dram_write * d.energy_pj("write_byte"))
+    acts.memory(arch, glb_read, glb_write, dram_read, dram_write)
     # PE-local (sim/pe_energy.py): QK and AV output stationary (QK's scores drained to
     # the buffer); GM, SN, SD, A on the lanes, every operand from the buffer.
-    for key, pj in unfused_energy_pj(casc, arch, nb).items():
-        _add(energy, key, pj)
-    return FusedResult("flat", cycles, arch.clock_ghz, macs, busy,
-                       {"2D": arch.array2d.pes, "1D": arch.array1d.lanes},
-                       dram_read + dram_write, energy, mp.buffer_bytes, mp.describe(),
-                       {"block_cycles": {"QK": gemm, "SM": sm, "AV": gemm}, "rows": R,
-                        "spill_fraction": mp.spill_fraction, "segment_ops": seg_ops,
-                        "segments": n, "steps": blocks})
+    acts.merge(unfused_energy_pj(casc, arch, nb))
+    return _result("flat", shape, arch, mp, cycles, macs, busy,
+                   {a2: nb * 2 * gemm, a1: nb * sm}, dram_read, dram_write, glb_read, glb_write,
+                   acts.pj, {"block_cycles": {"QK": gemm, "SM": sm, "AV": gemm}, "rows": R,
+                             "spill_fraction": mp.spill_fraction, "buffer_bytes": mp.buffer_bytes},
+                   {"segment_ops": seg_ops, "segments": n, "steps": blocks}, workload)

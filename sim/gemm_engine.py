@@ -13,32 +13,43 @@ from functools import lru_cache
 import numpy as np
 
 from yamlspec import SpecError
+from yamlspec.limits import MAX_TILE_STEPS
 from arch import Architecture
 from mapper import GemmMapping, GemmProblem
 from mapper.gemm import OPERANDS
-from mapper.mapping import FEED_OPERANDS
+from mapper.mapping import FEED_OPERANDS, GROUPS
 from sim.array2d import Folds, array_cycles
+from sim.energy import Actions
 from sim.pipeline import run_pipeline
+from sim.registry import unit_engine
 from sim.result import EinsumResult
 from workloads import Einsum
 
 
-
 def check_fits(einsum: Einsum, arch: Architecture, m: GemmMapping, p: GemmProblem):
+    # A mapping from a --mapping file names that file and its key; the mapper's own, the arch.
+    file, where = ((m.source, f"mappings.{einsum.name}") if m.source
+                   else (arch.file or None, einsum.where or einsum.name))
     need = 2 * sum(math.ceil(math.prod(min(m.tile(g), p.size(g)) for g in OPERANDS[op])
                              * p.bit(op) / 8) for op in OPERANDS)
     if need > arch.buffer.capacity_bytes:
         raise SpecError(
             f"mapping cannot fit: tiles {dict(m.tiles)} of Einsum '{einsum.name}' need "
-            f"{need:,} bytes double-buffered, but '{arch.buffer.name}' holds "
-            f"{arch.buffer.capacity_bytes:,} bytes; use smaller tiles", arch.file or None,
-            einsum.where or einsum.name)
+            f"{need:,} bytes double-buffered, but '{arch.buffer.name}' of architecture "
+            f"'{arch.name}' holds {arch.buffer.capacity_bytes:,} bytes; use smaller tiles",
+            file, where)
     if m.dataflow not in arch.array2d.dataflows:
         raise SpecError(f"array '{arch.array2d.name}' does not support dataflow "
-                        f"'{m.dataflow}' (it has {arch.array2d.dataflows})", arch.file or None,
-                        einsum.where or einsum.name)
+                        f"'{m.dataflow}' (it has {arch.array2d.dataflows})", file, where)
+    steps = math.prod(-(-p.size(g) // min(m.tile(g), p.size(g))) for g in GROUPS)
+    if steps > MAX_TILE_STEPS:  # the engine times tile by tile: bound the run
+        raise SpecError(f"tiles {dict(m.tiles)} of Einsum '{einsum.name}' make {steps:,} "
+                        f"buffer tiles, over the limit {MAX_TILE_STEPS:,} the simulator steps "
+                        f"through; use larger tiles or smaller ranks",
+                        file if m.source else einsum.source or file, where)
 
 
+@unit_engine("array2d")
 def run_gemm(einsum: Einsum, arch: Architecture, m: GemmMapping) -> EinsumResult:
     p = GemmProblem.of(einsum)
     check_fits(einsum, arch, m, p)
@@ -114,17 +125,11 @@ def run_gemm(einsum: Einsum, arch: Architecture, m: GemmMapping) -> EinsumResult
     timing = run_pipeline(loads, computes, writebacks, visits, arch.dram_bytes_per_cycle)
     glb_write = float(glb_write + dram_read)  # fills from DRAM
     glb_read = float(glb_read + dram_write)   # drains to DRAM
-    e_dram = arch.dram.energy_pj("read_byte")
-    energy = {
-        f"{pe.name}.mac": macs * pe.energy_pj("mac", p.fmt),
-        f"{glb.name}.read": glb_read * glb.energy_pj("read_byte"),
-        f"{glb.name}.write": glb_write * glb.energy_pj("write_byte"),
-        f"{arch.dram.name}.read": dram_read * e_dram,
-        f"{arch.dram.name}.write": dram_write * arch.dram.energy_pj("write_byte"),
-    }
+    energy = (Actions().add(pe, "mac", macs, p.fmt)
+              .memory(arch, glb_read, glb_write, dram_read, dram_write).pj)
     return EinsumResult(
         name=einsum.name, kind="contraction", unit=pe.name, cycles=timing.cycles,
-        compute_cycles=int(ideal_total), macs=macs, ops=0, busy=float(macs),
+        compute_cycles=int(ideal_total), macs=macs, ops=0, busy={pe.name: float(macs)},
         dram_read_bytes=int(dram_read), dram_write_bytes=int(dram_write),
         glb_read_bytes=int(glb_read), glb_write_bytes=int(glb_write), energy_pj=energy,
         mapping=m)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from arch import Architecture
 from arch.components import PEStorage
+from sim.energy import Actions
 from workloads.ir import Einsum
 
 ACTIONS = ("rf_read", "rf_write", "noc")
@@ -95,8 +96,12 @@ class PECounter:
         st = storage(self.arch)
         if st is None:
             return {}
-        return {f"{unit}{KEYS[a]}": n * st.energy_pj(a)
-                for unit, c in self.counts.items() for a, n in c.items() if n}
+        acts = Actions()
+        for unit, c in self.counts.items():
+            for a, n in c.items():
+                if n:
+                    acts.add(st, a, n, key=f"{unit}{KEYS[a]}")
+        return acts.pj
 
 
 def unfused_energy_pj(cascade, arch: Architecture, repeat: float = 1) -> dict[str, float]:

@@ -1,4 +1,9 @@
-"""Simulation results: per Einsum and for a whole cascade; JSON and pandas views."""
+"""Simulation results: per step (one Einsum, or a fused group of Einsums run as one
+pipelined step) and for a whole cascade; JSON and pandas views.
+
+Vocabulary: a *unit* is a component that computes (a 2D array, a 1D unit, PIM banks, an
+ASIC), named by its component name in results; a mapping's `unit` says which of the
+architecture's compute roles (array2d, array1d) an Einsum is mapped onto."""
 
 from __future__ import annotations
 
@@ -13,13 +18,13 @@ from mapper import Mapping
 @dataclass(frozen=True)
 class EinsumResult:
     name: str
-    kind: str             # 'contraction' (2D array) or 'vector' (1D unit)
-    unit: str             # component name
+    kind: str             # 'contraction' (2D array), 'vector' (1D unit) or 'fused' (a group)
+    unit: str             # the unit's component name ('A+B' for a group on two units)
     cycles: int
     compute_cycles: int   # the unit's own cycles with no buffer or DRAM stall
     macs: int
     ops: int              # vector operations (0 for contractions)
-    busy: float           # PE-cycles (or lane-cycles) doing useful work
+    busy: dict[str, float]  # unit -> PE-cycles (or lane-cycles) doing useful work
     dram_read_bytes: int
     dram_write_bytes: int
     glb_read_bytes: int
@@ -49,6 +54,8 @@ class Result:
     unit_sizes: dict[str, int]      # component -> PEs or lanes
     compulsory_dram_bytes: int
     meta: dict = field(default_factory=dict)
+    # engine internals for replays and plots (e.g. a fused group's tile stream); not serialized
+    internals: dict = field(default_factory=dict, repr=False)
 
     @property
     def cycles(self) -> int:
@@ -95,7 +102,7 @@ class Result:
         """Busy PE- (lane-) cycles over all PE- (lane-) cycles of the whole run."""
         out = {}
         for unit, size in self.unit_sizes.items():
-            busy = sum(e.busy for e in self.einsums if e.unit == unit)
+            busy = sum(e.busy.get(unit, 0.0) for e in self.einsums)
             out[unit] = busy / (self.cycles * size) if self.cycles else 0.0
         return out
 

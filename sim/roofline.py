@@ -9,21 +9,23 @@ multi-GB model stays in cache from one token to the next).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Callable
+from typing import Callable, ClassVar
 
 from arch import Architecture
 from arch.pim import RooflineDevice
+from sim.energy import Actions
+from sim.registry import cascade_engine
 from sim.result import EinsumResult, Result
 from workloads import Cascade
 
 
 @dataclass(frozen=True)
 class KernelMapping:
-    unit: str = "roofline"
+    role: ClassVar[str] = "roofline"
     bound: str = ""
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {"role": self.role, **asdict(self)}
 
     def describe(self) -> str:
         return f"kernel ({self.bound}-bound)"
@@ -36,6 +38,7 @@ def kernel_seconds(flops: float, nbytes: float, dev: RooflineDevice) -> tuple[fl
     return max(compute, memory) + dev.kernel_launch_us * 1e-6, bound
 
 
+@cascade_engine("roofline_device")
 def simulate_roofline(cascade: Cascade, arch: Architecture, mapping=None, objective: str = "latency",
                       progress: Callable[[int, int], None] | None = None) -> Result:
     dev = next(c for c in arch.components if isinstance(c, RooflineDevice))
@@ -48,9 +51,9 @@ def simulate_roofline(cascade: Cascade, arch: Architecture, mapping=None, object
         sec, bound = kernel_seconds(flops, nbytes, dev)
         cycles = round(sec * arch.clock_ghz * 1e9)
         rows.append(EinsumResult(e.name, "contraction" if e.is_contraction else "vector", dev.name,
-                                 cycles, cycles, e.macs, 0 if e.is_contraction else flops, 0.0,
+                                 cycles, cycles, e.macs, 0 if e.is_contraction else flops, {},
                                  in_bytes, out_bytes, 0, 0,
-                                 {f"{dev.name}.power": dev.power_w * sec * 1e12},
+                                 Actions().power(dev, dev.power_w * 1e3, sec * 1e9, "power").pj,
                                  KernelMapping(bound=bound)))
         if progress:
             progress(i + 1, len(cascade.einsums))

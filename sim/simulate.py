@@ -1,4 +1,10 @@
-"""sim.simulate: the one door from (workload, architecture, mapping) to a Result."""
+"""sim.simulate: the one door from (workload, architecture, mapping) to a Result.
+
+How the cascade runs is chosen through sim.registry: a fused-group mapping (mapper.Fused)
+goes to its registered group strategy; an architecture holding a component whose class
+has a cascade engine (PIM, roofline) goes to that engine; otherwise every Einsum runs on
+the unit engine registered for its unit's component class, one after another.
+"""
 
 from __future__ import annotations
 
@@ -7,31 +13,11 @@ from collections.abc import Callable
 from yamlspec import SpecError
 from arch import Architecture
 import mapper
-from mapper import GemmMapping, Mapping
-from sim.bitserial_engine import compulsory_dram_bytes as bitserial_compulsory
-from sim.bitserial_engine import run_bitserial
-from sim.gemm_engine import run_gemm
+from mapper import Fused, GemmMapping, Mapping
+from sim.registry import CASCADE_ENGINES, GROUP_STRATEGIES, UNIT_ENGINES
 from sim.result import EinsumResult, Result
-from sim.vector_engine import run_vector
 from workloads import Cascade, Einsum
 
-# Timing/cost model of each unit, keyed by the component class it runs on.
-ENGINES: dict[str, Callable[[Einsum, Architecture, Mapping], EinsumResult]] = {
-    "array2d": run_gemm,
-    "array1d": run_vector,
-    "bitserial_array": run_bitserial,
-}
-# Compulsory DRAM bytes where the 2D array stores weights in its own format (default:
-# every tensor at its workload format, Cascade.compulsory_dram_bytes).
-COMPULSORY_BYTES: dict[str, Callable[[Cascade, Architecture], int]] = {
-    "bitserial_array": bitserial_compulsory,
-}
-# Architectures that run a whole cascade their own way, keyed by a component class they
-# hold (PIM-GPT's channels + ASIC; GPU/CPU roofline baselines). Still entered here only.
-WHOLE_CASCADE_ENGINES: dict[str, str] = {
-    "pim_dram": "sim.pim.run:simulate_pim",
-    "roofline_device": "sim.roofline:simulate_roofline",
-}
 OBJECTIVE_KEYS = {
     "latency": lambda r: (r.cycles, r.energy_j),
     "energy": lambda r: (r.energy_j, r.cycles),
@@ -39,17 +25,28 @@ OBJECTIVE_KEYS = {
 }
 
 
+def _unit_of(arch: Architecture, mapping: Mapping):
+    """The component an Einsum under `mapping` runs on (its role: array2d or array1d)."""
+    return arch.array2d if isinstance(mapping, GemmMapping) else arch.array1d
+
+
+def _engine(arch: Architecture, unit):
+    index = arch.components.index(unit)
+    return UNIT_ENGINES.get(unit.class_name, arch.file or None,
+                            f"architecture.components[{index}].class")
+
+
 def simulate_einsum(einsum: Einsum, arch: Architecture, mapping: Mapping) -> EinsumResult:
+    # a mapping from a --mapping file is that file's error; one the mapper made, the arch's
+    where = ((mapping.source, f"mappings.{einsum.name}") if mapping.source
+             else (arch.file or None, einsum.where or einsum.name))
     if isinstance(mapping, GemmMapping) and not einsum.is_contraction:
         raise SpecError(f"Einsum '{einsum.name}' is not a contraction, so it cannot run on the "
-                        f"2D array; map it to unit array1d", arch.file or None,
-                        einsum.where or einsum.name)
+                        f"2D array; map it to unit array1d", *where)
     if not isinstance(mapping, GemmMapping) and einsum.is_contraction:
         raise SpecError(f"Einsum '{einsum.name}' is a contraction; map it to unit array2d",
-                        arch.file or None, einsum.where or einsum.name)
-    # A contraction runs on whatever class the arch's 2D array is (array2d, bitserial_array).
-    unit = arch.array2d.class_name if isinstance(mapping, GemmMapping) else mapping.unit
-    return ENGINES[unit](einsum, arch, mapping)
+                        *where)
+    return _engine(arch, _unit_of(arch, mapping)).run(einsum, arch, mapping)
 
 
 def best_mapping(einsum: Einsum, arch: Architecture, objective: str,
@@ -61,31 +58,36 @@ def best_mapping(einsum: Einsum, arch: Architecture, objective: str,
     return min(results, key=OBJECTIVE_KEYS[objective]), scored
 
 
-def simulate(cascade: Cascade, arch: Architecture, mapping: dict[str, Mapping] | None = None,
-             objective: str = "latency", progress: Callable[[int, int], None] | None = None,
+def simulate(cascade: Cascade, arch: Architecture,
+             mapping: "dict[str, Mapping] | Fused | None" = None, objective: str = "latency",
+             progress: Callable[[int, int], None] | None = None,
              search: "mapper.SearchOptions | None" = None) -> Result:
-    """Simulate every Einsum of `cascade` on `arch`, one after another (unfused: each
-    reads its inputs from DRAM and writes its output back).
+    """Simulate `cascade` on `arch`.
 
-    `mapping` fixes the mapping of some Einsums by name; the mapper chooses the rest
-    for `objective` (`search`: method and budget, see mapper.SearchOptions). Einsums
-    with identical shapes and mappings are simulated once.
+    `mapping`: None (the mapper chooses every Einsum's mapping for `objective`), a dict
+    fixing some Einsums' mappings by name (the mapper chooses the rest; `search`: method
+    and budget, see mapper.SearchOptions), or mapper.Fused(strategy, mapping) running the
+    whole cascade as one fused group. Per-Einsum runs are unfused: each Einsum reads its
+    inputs from DRAM and writes its output back; identical Einsums are simulated once.
     """
     if objective not in OBJECTIVE_KEYS:
         raise SpecError(f"unknown objective '{objective}' (known: {', '.join(OBJECTIVE_KEYS)})")
+    if isinstance(mapping, Fused):
+        return GROUP_STRATEGIES.get(mapping.strategy)(cascade, arch, mapping.mapping)
     for comp in arch.components:
-        if comp.class_name in WHOLE_CASCADE_ENGINES:
-            import importlib
+        if comp.class_name in CASCADE_ENGINES:
+            return CASCADE_ENGINES.get(comp.class_name)(cascade, arch, mapping, objective,
+                                                        progress)
+    return _per_einsum(cascade, arch, dict(mapping or {}), objective, progress, search)
 
-            module, func = WHOLE_CASCADE_ENGINES[comp.class_name].split(":")
-            engine = getattr(importlib.import_module(module), func)
-            return engine(cascade, arch, mapping, objective, progress)
-    mapping = dict(mapping or {})
+
+def _per_einsum(cascade, arch, mapping, objective, progress, search) -> Result:
     names = {e.name for e in cascade.einsums}
     unknown = sorted(set(mapping) - names)
     if unknown:
+        source = getattr(mapping[unknown[0]], "source", "") or None
         raise SpecError(f"the mapping names Einsums {unknown[:5]} that are not in workload "
-                        f"'{cascade.name}'")
+                        f"'{cascade.name}'", source, f"mappings.{unknown[0]}")
     cache: dict[tuple, EinsumResult] = {}
     rows: list[EinsumResult] = []
     scored = 0
@@ -104,7 +106,7 @@ def simulate(cascade: Cascade, arch: Architecture, mapping: dict[str, Mapping] |
     units = {arch.array2d.name: arch.array2d.pes, arch.array1d.name: arch.array1d.lanes}
     meta = {**cascade.meta, "objective": objective, "mappings_scored": scored,
             "distinct_einsums": len(cache)}
-    compulsory = COMPULSORY_BYTES.get(arch.array2d.class_name)
+    compulsory = _engine(arch, arch.array2d).compulsory_dram_bytes
     return Result(cascade.name, arch.name, arch.clock_ghz, rows, arch.area_breakdown_mm2(),
                   units, compulsory(cascade, arch) if compulsory else cascade.compulsory_dram_bytes,
                   meta)

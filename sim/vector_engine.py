@@ -14,8 +14,10 @@ import math
 from yamlspec import SpecError
 from arch import Architecture
 from mapper import VectorMapping
-from mapper.vector import fits
+from mapper.vector import check_format, fits
+from sim.energy import Actions
 from sim.pipeline import run_pipeline
+from sim.registry import unit_engine
 from sim.result import EinsumResult
 from workloads import Einsum
 
@@ -33,16 +35,16 @@ def lane_cycles(out_points: int, reduce_len: int, cpp: int, lanes: int) -> int:
     return -(-out_points // lanes) * reduce_len * cpp
 
 
+@unit_engine("array1d")
 def run_vector(einsum: Einsum, arch: Architecture, m: VectorMapping) -> EinsumResult:
-    unit, glb, dram = arch.array1d, arch.buffer, arch.dram
-    if not fits(einsum, arch, m):
+    unit, glb = arch.array1d, arch.buffer
+    if not fits(einsum, arch, m):  # a --mapping file's mapping names that file and key
         raise SpecError(f"mapping cannot fit: chunks of {m.chunk_points:,} output points of "
-                        f"Einsum '{einsum.name}' overflow '{glb.name}' when double-buffered",
-                        arch.file or None, einsum.where or einsum.name)
-    fmt = einsum.output.tensor.format
-    if fmt not in unit.formats:
-        raise SpecError(f"Einsum '{einsum.name}' produces {fmt} but unit '{unit.name}' "
-                        f"supports {unit.formats}", arch.file or None, einsum.where or einsum.name)
+                        f"Einsum '{einsum.name}' overflow '{glb.name}' of architecture "
+                        f"'{arch.name}' when double-buffered",
+                        m.source or arch.file or None,
+                        f"mappings.{einsum.name}" if m.source else einsum.where or einsum.name)
+    check_format(einsum, arch)
     out_points = einsum.output_points
     reduce_len = einsum.points // out_points
     cpp = cycles_per_point(einsum, arch)
@@ -62,16 +64,14 @@ def run_vector(einsum: Einsum, arch: Architecture, m: VectorMapping) -> EinsumRe
     dram_read, dram_write = sum(loads), sum(writebacks)
     operand_reads = einsum.points * sum(r.tensor.bits for r in einsum.inputs) / 8
     ops = einsum.vector_ops
-    energy = {f"{unit.name}.{op}": n * unit.energy_pj(op) for op, n in ops.items()}
-    energy.update({
-        f"{glb.name}.read": (operand_reads + dram_write) * glb.energy_pj("read_byte"),
-        f"{glb.name}.write": (dram_read + out_bytes) * glb.energy_pj("write_byte"),
-        f"{dram.name}.read": dram_read * dram.energy_pj("read_byte"),
-        f"{dram.name}.write": dram_write * dram.energy_pj("write_byte"),
-    })
+    acts = Actions()
+    for op, n in ops.items():
+        acts.add(unit, op, n)
+    energy = acts.memory(arch, operand_reads + dram_write, dram_read + out_bytes, dram_read,
+                         dram_write).pj
     return EinsumResult(
         name=einsum.name, kind="vector", unit=unit.name, cycles=timing.cycles,
         compute_cycles=sum(computes), macs=0, ops=sum(ops.values()),
-        busy=float(einsum.points * cpp), dram_read_bytes=dram_read, dram_write_bytes=dram_write,
+        busy={unit.name: float(einsum.points * cpp)}, dram_read_bytes=dram_read, dram_write_bytes=dram_write,
         glb_read_bytes=int(operand_reads + dram_write), glb_write_bytes=int(dram_read + out_bytes),
         energy_pj=energy, mapping=m)

@@ -3,7 +3,7 @@
 import pytest
 
 import arch
-from arch.components import REGISTRY
+from arch.components import COMPONENTS
 from conftest import REPO
 from yamlspec import SpecError
 
@@ -19,12 +19,12 @@ def test_default_preset_loads_with_sources():
 
 
 def test_registry_is_keyed_by_class_name():
-    assert {"dram", "buffer", "array2d", "array1d"} <= set(REGISTRY)
+    assert {"dram", "buffer", "array2d", "array1d"} <= set(COMPONENTS.names())
 
 
 def test_unknown_class(expect_spec_error):
     expect_spec_error(arch.load, DEFAULT.replace("class: array1d", "class: tensorcore"),
-                  "architecture.components[3].class", "unknown component class 'tensorcore'")
+                  "architecture.components[3].class", "no component class 'tensorcore' is registered")
 
 
 @pytest.mark.parametrize("value", [0, -128])

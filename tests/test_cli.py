@@ -77,7 +77,7 @@ def test_mapping_cannot_fit(write_yaml):
 
 
 def test_mapping_for_unknown_einsum(write_yaml):
-    path = write_yaml("mappings:\n  nope: {unit: array1d, chunk_points: 4}\n", "m.yaml")
+    path = write_yaml("mappings:\n  nope: {role: array1d, chunk_points: 4}\n", "m.yaml")
     out = _bad(["run", GPT2, "--mapping", str(path)])
     assert "nope" in out
 

@@ -62,6 +62,41 @@ def test_fusemax_and_flat_extrapolation_equal_exact(e, heads, seq):
         assert run(shape, a, exact_limit=0).cycles == run(shape, a, exact_limit=10**9).cycles
 
 
+@pytest.mark.parametrize("strategy", ["fusemax", "flat"])
+def test_the_door_runs_a_fused_group_as_the_engine_does(strategy):
+    """sim.simulate with a Fused mapping: the attention cascade's shape is read from its
+    tensors and the same Result comes back as from the engine itself."""
+    import sim
+    from mapper import Fused
+    from workloads import attention
+    a = arch.load(strategy)
+    build = attention.one_pass if strategy == "fusemax" else attention.three_pass
+    cascade = build(b=2, h=3, p=2048, m=4096, e=64)
+    direct = (simulate_fusemax if strategy == "fusemax" else simulate_flat)(
+        AttentionShape(2, 3, 2048, 4096, 64), a)
+    r = sim.simulate(cascade, a, Fused(strategy))
+    assert (r.cycles, r.energy_j, r.macs, r.dram_bytes) == (
+        direct.cycles, direct.energy_j, direct.macs, direct.dram_bytes)
+    assert r.macs == cascade.macs  # MACs conserved
+    assert r.energy_j == pytest.approx(sum(r.energy_breakdown_j.values()), rel=1e-12)
+    assert set(r.utilization) == {a.array2d.name, a.array1d.name}
+    assert r.workload == cascade.name and r.einsums[0].kind == "fused"
+    assert r.to_dict()["einsums"][0]["mapping"]["strategy"] == strategy
+
+
+def test_a_fused_group_needs_an_attention_cascade():
+    import sim
+    from mapper import Fused
+    from workloads import CascadeBuilder
+    from yamlspec import SpecError
+    c = CascadeBuilder("gemm", {"m": 4, "k": 4, "n": 4})
+    c.add("Z[m,n] = A[m,k] * B[k,n]")
+    with pytest.raises(SpecError, match="needs Q"):
+        sim.simulate(c.build(), arch.load("fusemax"), Fused("fusemax"))
+    with pytest.raises(SpecError, match="no fused-group strategy 'nope'"):
+        sim.simulate(c.build(), arch.load("fusemax"), Fused("nope"))
+
+
 def test_fusemax_buffer_independent_of_sequence_length():
     a = arch.load("fusemax")
     for e in (64, 128):
@@ -88,9 +123,9 @@ def test_utilization_fusemax_high_flat_low():
     fm, fl = arch.load("fusemax"), arch.load("flat")
     util = {n: simulate_fusemax(AttentionShape(64, 12, n, n, 64), fm).utilization
             for n in (1024, 2**16, 2**20)}
-    assert util[2**20]["2D"] > 0.97 and util[2**20]["1D"] > 0.99
-    assert util[1024]["2D"] < util[2**16]["2D"] < util[2**20]["2D"] + 1e-9
-    flat = {n: simulate_flat(AttentionShape(64, 12, n, n, 64), fl).utilization["2D"]
+    assert util[2**20]["PE2D"] > 0.97 and util[2**20]["VEC"] > 0.99
+    assert util[1024]["PE2D"] < util[2**16]["PE2D"] < util[2**20]["PE2D"] + 1e-9
+    flat = {n: simulate_flat(AttentionShape(64, 12, n, n, 64), fl).utilization["PE2D"]
             for n in (1024, 2**20)}
     assert flat[2**20] <= flat[1024] * 1.001 and flat[1024] < 0.2  # never rises; 1D-bound
 
@@ -128,7 +163,7 @@ def _pe_counts(result, arch_, unit):
     """RF reads / writes and network words on `unit`, recovered from the energy keys."""
     from sim.pe_energy import storage
     st = storage(arch_)
-    e = result.energy_pj
+    e = result.einsums[0].energy_pj
     return (e.get(f"{unit}_RF.read", 0) / st.rf_read_pj, e.get(f"{unit}_RF.write", 0) / st.rf_write_pj,
             e.get(f"{unit}_NoC.word", 0) / st.noc_pj_per_word)
 
@@ -172,7 +207,7 @@ def test_flat_pe_local_equals_unfused_rules_on_the_same_cascade():
     a = arch.load("flat")
     shape = AttentionShape(1, 1, 2048, 2048, 64)
     r = simulate_flat(shape, a)
-    flat = {k: v for k, v in r.energy_pj.items() if "_RF." in k or "_NoC." in k}
+    flat = {k: v for k, v in r.einsums[0].energy_pj.items() if "_RF." in k or "_NoC." in k}
     unf = unfused_energy_pj(attention.three_pass(p=2048, m=2048, e=64), a)
     assert flat.keys() == unf.keys()
     for k in flat:
@@ -186,7 +221,7 @@ def test_fusemax_moves_fewer_words_per_score_than_flat():
     shape = AttentionShape(1, 1, 4096, 4096, 64)
     fm, fl = simulate_fusemax(shape, arch.load("fusemax")), simulate_flat(shape, arch.load("flat"))
     assert fm.macs == fl.macs
-    noc = {n: sum(v for k, v in r.energy_pj.items() if "_NoC." in k) / 3.0
+    noc = {n: sum(v for k, v in r.einsums[0].energy_pj.items() if "_NoC." in k) / 3.0
            for n, r in (("fm", fm), ("fl", fl))}
     scores = 4096 * 4096
     assert noc["fl"] - 2 * fl.macs == pytest.approx(7 * scores, rel=0.01)  # drain + 4 in + 2 out
@@ -201,7 +236,7 @@ def test_no_pe_storage_component_charges_nothing():
     bare = arch.from_dict({**a.to_dict(), "components": [
         c for c in a.to_dict()["components"] if c["class"] != "pe_storage"]})
     r = simulate_fusemax(AttentionShape(1, 1, 1024, 1024, 64), bare)
-    assert not any("_RF." in k or "_NoC." in k for k in r.energy_pj)
+    assert not any("_RF." in k or "_NoC." in k for k in r.einsums[0].energy_pj)
     full = simulate_fusemax(AttentionShape(1, 1, 1024, 1024, 64), a)
     assert full.energy_j > r.energy_j and full.cycles == r.cycles
 

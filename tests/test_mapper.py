@@ -72,6 +72,11 @@ def test_mapping_yaml_round_trip(tmp_path):
     again = simulate(c, a, loaded)
     assert [e.cycles for e in again.einsums] == [e.cycles for e in first.einsums]
     assert loaded["QK"] == first.einsums[0].mapping
+    # files written before `unit:` was renamed `role:` still load, to the same mappings
+    old = path.read_text().replace("role:", "unit:")
+    assert "role:" not in old
+    path.write_text(old)
+    assert mapper.load_mappings(path) == loaded
 
 
 def test_mapping_that_cannot_fit():

@@ -82,7 +82,7 @@ def test_mapper_puts_contractions_on_pim(tmp_path):
     c = load_tiny(tmp_path)
     cfg = PimConfig()
     leaves = stored_tensors(c)
-    units = {e.name: map_einsum(e, cfg, leaves).unit for e in c.einsums}
+    units = {e.name: map_einsum(e, cfg, leaves).role for e in c.einsums}
     assert all(u == "pim" for n, u in units.items() if next(e for e in c.einsums if e.name == n).is_contraction)
     assert any(u == "asic" for u in units.values())
     kinds = {map_einsum(e, cfg, leaves).kv_append for e in c.einsums}

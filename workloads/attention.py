@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 from workloads.builder import CascadeBuilder
 from workloads.ir import Cascade
@@ -34,7 +33,6 @@ from workloads.ir import Cascade
 ELEMENT_RANKS = ("m", "m0")   # ranks that index single elements of the K/V fiber
 TILE_RANK = "m1"              # the tile rank of a partitioned fiber
 M_RANKS = ELEMENT_RANKS + (TILE_RANK,)
-SHIPPED = Path(__file__).parent
 
 
 def _ranks(b: int, h: int, p: int, m: int, e: int, m0: int | None = None) -> dict[str, int]:
@@ -87,19 +85,19 @@ def two_pass_tiled(b=1, h=1, p=64, m=64, e=16, m0=16) -> Cascade:
     return c.build({"variant": "two_pass_tiled"})
 
 
-ONE_PASS_EINSUMS = (  # (text, reduce, array FuseMax binds it to: Sec. 5)
-    ("BQK[b,h,p,m1,m0] = Q[b,h,p,e] * BK[b,h,m1,m0,e]", None, "2D"),
-    ("LM[b,h,p,m1] = BQK[b,h,p,m1,m0]", "max", "2D"),
-    ("RM[b,h,p,m1] = max(RM_in[b,h,p,m1], LM[b,h,p,m1])", None, "1D"),
-    ("SLN[b,h,p,m1,m0] = exp(BQK[b,h,p,m1,m0] - RM[b,h,p,m1])", None, "2D"),
-    ("SLD[b,h,p,m1] = SLN[b,h,p,m1,m0]", None, "2D"),
-    ("SLNV[b,h,p,m1,f] = SLN[b,h,p,m1,m0] * BV[b,h,m1,m0,f]", None, "2D"),
-    ("PRM[b,h,p,m1] = exp(RM_in[b,h,p,m1] - RM[b,h,p,m1])", None, "1D"),
-    ("SPD[b,h,p,m1] = RD_in[b,h,p,m1] * PRM[b,h,p,m1]", None, "1D"),
-    ("RD[b,h,p,m1] = SLD[b,h,p,m1] + SPD[b,h,p,m1]", None, "1D"),
-    ("SPNV[b,h,p,m1,f] = RNV_in[b,h,p,m1,f] * PRM[b,h,p,m1]", None, "1D"),
-    ("RNV[b,h,p,m1,f] = SLNV[b,h,p,m1,f] + SPNV[b,h,p,m1,f]", None, "1D"),
-    ("AV[b,h,p,f] = RNV_end[b,h,p,f] / RD_end[b,h,p]", None, "1D"),
+ONE_PASS_EINSUMS = (  # (text, reduce, the array role FuseMax binds it to: Sec. 5)
+    ("BQK[b,h,p,m1,m0] = Q[b,h,p,e] * BK[b,h,m1,m0,e]", None, "array2d"),
+    ("LM[b,h,p,m1] = BQK[b,h,p,m1,m0]", "max", "array2d"),
+    ("RM[b,h,p,m1] = max(RM_in[b,h,p,m1], LM[b,h,p,m1])", None, "array1d"),
+    ("SLN[b,h,p,m1,m0] = exp(BQK[b,h,p,m1,m0] - RM[b,h,p,m1])", None, "array2d"),
+    ("SLD[b,h,p,m1] = SLN[b,h,p,m1,m0]", None, "array2d"),
+    ("SLNV[b,h,p,m1,f] = SLN[b,h,p,m1,m0] * BV[b,h,m1,m0,f]", None, "array2d"),
+    ("PRM[b,h,p,m1] = exp(RM_in[b,h,p,m1] - RM[b,h,p,m1])", None, "array1d"),
+    ("SPD[b,h,p,m1] = RD_in[b,h,p,m1] * PRM[b,h,p,m1]", None, "array1d"),
+    ("RD[b,h,p,m1] = SLD[b,h,p,m1] + SPD[b,h,p,m1]", None, "array1d"),
+    ("SPNV[b,h,p,m1,f] = RNV_in[b,h,p,m1,f] * PRM[b,h,p,m1]", None, "array1d"),
+    ("RNV[b,h,p,m1,f] = SLNV[b,h,p,m1,f] + SPNV[b,h,p,m1,f]", None, "array1d"),
+    ("AV[b,h,p,f] = RNV_end[b,h,p,f] / RD_end[b,h,p]", None, "array1d"),
 )
 ONE_PASS_ITERATIVE = {
     "rank": "m1",
@@ -126,46 +124,6 @@ def build(variant: str, **dims) -> Cascade:
     if variant not in BUILDERS:
         raise ValueError(f"unknown attention variant {variant!r} (known: {', '.join(VARIANTS)})")
     return BUILDERS[variant](**dims)
-
-
-def load(path: str | Path) -> Cascade:
-    """Load an attention YAML (workloads/attention_*.yaml): an explicit cascade plus an
-    optional `iterative:` block (the loop-carried tensors of a recurrence)."""
-    from yamlspec import SpecError, read_yaml
-    from workloads.loader import _explicit
-
-    path = Path(path)
-    if not path.exists() and (SHIPPED / path.name).exists():
-        path = SHIPPED / path.name
-    data = read_yaml(path, expect_key="workload")
-    spec = dict(data["workload"]) if isinstance(data["workload"], dict) else data["workload"]
-    iterative = spec.pop("iterative", None) if isinstance(spec, dict) else None
-    cascade = _explicit(spec, str(path))
-    if iterative is not None:
-        if not isinstance(iterative, dict) or not {"rank", "carry"} <= set(iterative):
-            raise SpecError("expected {rank: ..., carry: {IN: [OUT, init]}, final: {...}}",
-                            str(path), "workload.iterative")
-        names = set(cascade.tensors)
-        carry = iterative["carry"] if isinstance(iterative["carry"], dict) else {None: None}
-        for key, pair in carry.items():
-            where = f"workload.iterative.carry.{key}"
-            if not (isinstance(pair, list) and len(pair) == 2):
-                raise SpecError("expected [SOURCE_TENSOR, initial value]", str(path), where)
-            if key not in names or pair[0] not in names:
-                raise SpecError(f"carried tensor {key} <- {pair[0]} names an unknown tensor",
-                                str(path), where)
-            try:
-                float(pair[1])
-            except (TypeError, ValueError):
-                raise SpecError(f"initial value {pair[1]!r} is not a number", str(path),
-                                where) from None
-        finals = iterative.get("final", {})
-        if not isinstance(finals, dict) or any(k not in names or v not in names
-                                               for k, v in finals.items()):
-            raise SpecError("expected {FINAL_TENSOR: SOURCE_TENSOR} naming known tensors",
-                            str(path), "workload.iterative.final")
-        cascade.meta["iterative"] = iterative
-    return cascade
 
 
 # ---------------------------------------------------------------- pass analysis

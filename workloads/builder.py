@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from yamlspec import SpecError
+from yamlspec.limits import MAX_EINSUMS, MAX_POINTS, MAX_RANK, MAX_TENSOR_ELEMENTS
 from workloads.formats import format_bits
 from workloads.ir import Cascade, Einsum, Tensor
 from workloads.parse import parse_einsum
@@ -39,8 +40,27 @@ class CascadeBuilder:
             ranks: dict[str, int] | None = None, where: str = "") -> Einsum:
         einsum = parse_einsum(text, ranks or self.ranks, self._tensor, reduce=reduce, name=name,
                               file=self.source or None, where=where)
+        self._check_size(einsum, where)
         self.einsums.append(einsum)
         return einsum
+
+    def _check_size(self, einsum: Einsum, where: str):
+        """Sizes no machine has would overflow the engines' int64 counters or run for ever."""
+        def fail(message: str):
+            raise SpecError(f"{message} in Einsum '{einsum.name}'", self.source or None,
+                            where or einsum.name)
+        if len(self.einsums) >= MAX_EINSUMS:
+            fail(f"more than {MAX_EINSUMS:,} Einsums (the limit per cascade)")
+        for rank, size in einsum.rank_sizes.items():
+            if size > MAX_RANK:
+                fail(f"rank '{rank}' has size {size:,}, over the limit {MAX_RANK:,} (2**48)")
+        for ref in (einsum.output, *einsum.inputs):
+            if ref.tensor.elements > MAX_TENSOR_ELEMENTS:
+                fail(f"tensor '{ref.tensor.name}' has {ref.tensor.elements:,} elements, over "
+                     f"the limit {MAX_TENSOR_ELEMENTS:,} (2**56)")
+        if einsum.points > MAX_POINTS:
+            fail(f"the iteration space has {einsum.points:,} points, over the limit "
+                 f"{MAX_POINTS:,} (2**62)")
 
     def build(self, meta: dict | None = None) -> Cascade:
         if not self.einsums:

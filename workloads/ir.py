@@ -80,6 +80,7 @@ class Einsum:
     reduce: str = "none"
     text: str = ""
     where: str = ""  # key path in the source file, for error messages
+    source: str = field(default="", compare=False)  # the workload file, for error messages
 
     @cached_property
     def rank_sizes(self) -> dict[str, int]:

@@ -111,4 +111,5 @@ def parse_einsum(
         reduce=reduce if reduced else "none",
         text=text.strip(),
         where=where,
+        source=file or "",
     )

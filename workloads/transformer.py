@@ -8,12 +8,18 @@ matrix is computed, as dense kernels do).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from yamlspec import SpecError
+from yamlspec.limits import MAX_EINSUMS, MAX_LAYERS, MAX_RANK, MAX_TOKENS
 from workloads.builder import CascadeBuilder
 from workloads.ir import Cascade
+
+
+Size = Annotated[int, Field(strict=True, gt=0, le=MAX_RANK)]  # a rank size (no 1.5, no "8")
+Layers = Annotated[int, Field(strict=True, gt=0, le=MAX_LAYERS)]
 
 
 class ModelSpec(BaseModel):
@@ -21,13 +27,13 @@ class ModelSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     name: str
-    layers: PositiveInt
-    d_model: PositiveInt
-    heads: PositiveInt
-    d_ff: PositiveInt
-    vocab: PositiveInt
-    head_dim: PositiveInt | None = None  # default d_model / heads
-    kv_heads: PositiveInt | None = None  # grouped-query attention: K/V heads (default heads)
+    layers: Layers
+    d_model: Size
+    heads: Size
+    d_ff: Size
+    vocab: Size
+    head_dim: Size | None = None  # default d_model / heads
+    kv_heads: Size | None = None  # grouped-query attention: K/V heads (default heads)
     gated_ffn: bool = False              # FFN = W2 (act(x W1) * (x W3)), as Llama's SwiGLU
     activation: Literal["gelu", "relu", "silu"] = "gelu"
     norm: Literal["layernorm", "rmsnorm"] = "layernorm"
@@ -59,9 +65,16 @@ class PhaseSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     kind: Literal["prefill", "decode"] = "prefill"
-    seq_len: PositiveInt = 1024
-    kv_len: PositiveInt = 1024
-    tokens: PositiveInt = 1
+    seq_len: Size = 1024
+    kv_len: Size = 1024
+    tokens: Annotated[int, Field(strict=True, gt=0, le=MAX_TOKENS)] = 1
+
+    @model_validator(mode="after")
+    def _cache_fits(self):
+        if self.kind == "decode" and self.kv_len + self.tokens > MAX_RANK:
+            raise ValueError(f"kv_len + tokens must not exceed {MAX_RANK:,} (2**48), the "
+                             f"largest rank size")
+        return self
 
 
 def build_transformer(model: ModelSpec, phase: PhaseSpec, batch: int = 1,
@@ -78,6 +91,10 @@ def build_transformer(model: ModelSpec, phase: PhaseSpec, batch: int = 1,
         for t in range(phase.tokens):
             ranks = {**dims, "p": 1, "m": phase.kv_len + t + 1}
             _forward(builder, model, ranks, prefix=f"t{t}_", cached_kv=True)
+            if t == 0 and len(builder.einsums) * phase.tokens > MAX_EINSUMS:
+                raise SpecError(f"{phase.tokens:,} decode steps of {len(builder.einsums):,} "
+                                f"Einsums each exceed the limit of {MAX_EINSUMS:,} Einsums per "
+                                f"cascade; decode fewer tokens", source or None, "phase.tokens")
     meta = {"model": model.name, "phase": phase.kind, "batch": batch,
             "layers": model.layers, "format": fmt}
     return builder.build(meta)

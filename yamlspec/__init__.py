@@ -1,10 +1,16 @@
-"""YAML reading with errors that name the file and key path.
+"""The leaf every room may import: reading YAML with errors that name the file and key
+path, output-path checks, size limits, and the one extension mechanism (Registry).
 
-Both `workloads` and `arch` read user YAML and must report bad input the same way;
-this leaf package is the one place that knows how, so neither imports the other.
+Every room reads user input and must report it the same way, and every room registers
+extensions; this package is the one place that knows how, so no room imports another
+for it.
 """
 
+from yamlspec import limits
 from yamlspec.errors import SpecError, from_pydantic, key_path
-from yamlspec.reader import read_yaml
+from yamlspec.files import check_writable
+from yamlspec.reader import parse_yaml_text, read_yaml
+from yamlspec.registry import COMMANDS, Registry
 
-__all__ = ["SpecError", "from_pydantic", "key_path", "read_yaml"]
+__all__ = ["COMMANDS", "Registry", "SpecError", "check_writable", "from_pydantic", "key_path", "limits",
+           "parse_yaml_text", "read_yaml"]

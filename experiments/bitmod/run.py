@@ -19,6 +19,7 @@ from pathlib import Path
 import arch
 import sim
 import workloads
+from experiments import EXPERIMENTS
 
 WORKLOADS = Path(workloads.__file__).parent
 MODELS = ["opt-1.3b", "phi-2", "yi-6b", "llama2-7b", "llama2-13b", "llama3-8b"]
@@ -166,6 +167,7 @@ def summarize(rows: list[Row], models) -> dict:
     return ours
 
 
+@EXPERIMENTS.register("bitmod")
 def run(out_dir: Path, quick: bool) -> dict:
     models = QUICK_MODELS if quick else MODELS
     rows = simulate_all(models, quick, "edp")

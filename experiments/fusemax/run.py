@@ -9,9 +9,9 @@ from pathlib import Path
 
 import arch
 import sim
+from experiments import EXPERIMENTS
 from experiments.fusemax import paper
-from mapper.fusion import AttentionShape
-from sim.fused import simulate_flat, simulate_fusemax
+from mapper import Fused
 from sim.pe_energy import unfused_energy_pj
 from sim.stream import run_cycles
 from workloads import CascadeBuilder, attention
@@ -84,36 +84,42 @@ def _with_pe_local(breakdown_j: dict, cascade, architecture, k: float) -> dict:
     return out
 
 
+def _fused(design: str, batch: int, heads: int, seq: int, e: int):
+    """Attention of batch x heads through sim.simulate as one fused group (FuseMax's
+    1-pass cascade, or FLAT's 3-pass one, on the design's architecture)."""
+    strategy = "fusemax" if design == "fusemax" else "flat"
+    build = attention.one_pass if strategy == "fusemax" else attention.three_pass
+    return sim.simulate(build(b=batch, h=heads, p=seq, m=seq, e=e), ARCH[design],
+                        Fused(strategy))
+
+
 def _attention(model: str, seq: int, design: str) -> dict:
     spec = MODELS[model]
-    shape = AttentionShape(BATCH, spec["heads"], seq, seq, spec["e"])
-    if design == "unfused":
+    a = ARCH[design]
+    if design == "unfused":  # one head through the per-Einsum engines; heads are identical
         r, k = _unfused_head(seq, spec["e"]), BATCH * spec["heads"]
-        u = r.utilization
         energy = _with_pe_local(r.energy_breakdown_j,
-                                attention.three_pass(b=1, h=1, p=seq, m=seq, e=spec["e"]),
-                                ARCH["unfused"], k)
-        return {"cycles": r.cycles * k, "seconds": r.seconds * k,
-                "energy_j": sum(energy.values()),
-                "util_2d": u["PE2D"], "util_1d": u["VEC"], "dram_bytes": r.dram_bytes * k,
-                "buffer_bytes": ARCH["unfused"].buffer.capacity_bytes, "mapping": "per-Einsum",
-                "energy": energy}
-    run = simulate_fusemax if design == "fusemax" else simulate_flat
-    r = run(shape, ARCH[design])
-    return {"cycles": r.cycles, "seconds": r.seconds, "energy_j": r.energy_j,
-            "util_2d": r.utilization["2D"], "util_1d": r.utilization["1D"],
-            "dram_bytes": r.dram_bytes, "buffer_bytes": r.buffer_bytes, "mapping": r.mapping,
-            "energy": r.energy_by_component_j(),
-            **({} if design == "fusemax" else _block_cycles(r))}
+                                attention.three_pass(b=1, h=1, p=seq, m=seq, e=spec["e"]), a, k)
+    else:
+        r, k = _fused(design, BATCH, spec["heads"], seq, spec["e"]), 1
+        energy = r.energy_breakdown_j
+    u = r.utilization
+    return {"cycles": r.cycles * k, "seconds": r.seconds * k, "energy_j": sum(energy.values()),
+            "util_2d": u[a.array2d.name], "util_1d": u[a.array1d.name],
+            "dram_bytes": r.dram_bytes * k,
+            "buffer_bytes": r.meta.get("buffer_bytes", a.buffer.capacity_bytes),
+            "mapping": r.meta.get("mapping", "per-Einsum"), "energy": energy,
+            **(_block_cycles(r, a) if r.meta.get("strategy") == "flat" else {})}
 
 
-def _block_cycles(r) -> dict:
+def _block_cycles(r, a) -> dict:
     """Cycles one FLAT row block asks of each unit (a steady-state block, not the
     first): which of 2D, 1D and DRAM bounds the design."""
-    steps = r.meta["steps"]
+    label = {a.array2d.name: "2D", a.array1d.name: "1D", a.dram.name: "DRAM"}
+    steps = r.internals["steps"]
     out = {"block_cycles_2D": 0, "block_cycles_1D": 0, "block_cycles_DRAM": 0}
-    for op in r.meta["segment_ops"](0, min(1, steps - 1), steps):
-        out[f"block_cycles_{op.unit}"] += op.cycles
+    for op in r.internals["segment_ops"](0, min(1, steps - 1), steps):
+        out[f"block_cycles_{label[op.unit]}"] += op.cycles
     return out
 
 
@@ -121,6 +127,7 @@ def _mean(xs):
     return sum(xs) / len(xs)
 
 
+@EXPERIMENTS.register("fusemax")
 def run(out_dir: Path, quick: bool) -> dict:
     start = time.perf_counter()
     out_dir = Path(out_dir)
@@ -192,15 +199,15 @@ def _headline(points: list[dict]) -> dict:
 def _timeline():
     """Per-cycle busy fraction of both arrays for one BERT head at 1K tokens (batch 1),
     from the cycle-by-cycle machine."""
-    shape = AttentionShape(1, 1, 1024, 1024, 64)
     out = {}
-    for design, fn in (("fusemax", simulate_fusemax), ("flat", simulate_flat)):
-        r = fn(shape, ARCH[design])
-        seg, n, steps = r.meta["segment_ops"], r.meta["segments"], r.meta["steps"]
+    for design in ("fusemax", "flat"):
+        a = ARCH[design]
+        r = _fused(design, 1, 1, 1024, 64)
+        seg, n, steps = (r.internals[k] for k in ("segment_ops", "segments", "steps"))
         span, busy = run_cycles(lambda t: seg(t // steps, t % steps, steps), n * steps)
         assert span == r.cycles  # the cycle machine and the exact schedule agree
-        out[design] = {"2D": busy["2D"] / ARCH[design].array2d.pes,
-                       "1D": busy["1D"] / ARCH[design].array1d.lanes}
+        out[design] = {"2D": busy[a.array2d.name] / a.array2d.pes,
+                       "1D": busy[a.array1d.name] / a.array1d.lanes}
     return out
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import arch
 import workloads
 from sim.simulate import simulate
+from experiments import EXPERIMENTS
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -152,6 +153,7 @@ def _plots(out_dir: Path, rows: list[dict], sens: list[dict]) -> list[Path]:
     return files
 
 
+@EXPERIMENTS.register("pimgpt")
 def run(out_dir: Path, quick: bool) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     t_start = time.time()

@@ -1,5 +1,3 @@
-"""Sub-commands of `sim`, one module each, found by `sim.cli` at start-up.
-
-A module here that defines a module-level ``command`` (a ``click.Command``) becomes
-``sim <command.name>``; adding a verb touches no central list.
-"""
+"""The `sim` verbs of this room, one module each. Each registers its click command in
+yamlspec.COMMANDS where it is defined; pyproject.toml's `accelsim.commands` entry points
+name the modules so the CLI finds them (as it finds `rtl` and `experiment`)."""

@@ -8,6 +8,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from yamlspec import COMMANDS
+
 console = Console()
 
 
@@ -20,6 +22,7 @@ def _array(ctx, param, value):
         raise click.BadParameter(str(exc), ctx, param) from None
 
 
+@COMMANDS.register("gemm")
 @click.command("gemm")
 @click.option("--m", "m", type=click.IntRange(min=1), required=True, help="Rows of A and C.")
 @click.option("--k", "k", type=click.IntRange(min=1), required=True,

@@ -6,9 +6,11 @@ from pathlib import Path
 
 import click
 
+from yamlspec import COMMANDS
 from sim.plots import KINDS
 
 
+@COMMANDS.register("plot")
 @click.command("plot")
 @click.argument("results", type=click.Path(exists=True, dir_okay=False))
 @click.option("--kind", type=click.Choice(KINDS), required=True, help="Which plot to draw.")
@@ -32,7 +34,12 @@ def command(results, kind, out, sweep_name, baseline, design, x, y, metric, work
     import sim.plots as plots
     from sim.sweep import load_results
 
+    from yamlspec import check_writable
+
     path = Path(results)
+    target = Path(out) if out else path.with_name(f"{path.stem}-{kind}")
+    for suffix in (".png", ".svg"):  # before reading and drawing
+        check_writable(target.with_suffix(suffix), "--out")
     try:
         df = load_results(path, sweep_name)
     except (ValueError, OSError, ImportError) as exc:  # pandas' parse errors are ValueErrors
@@ -54,7 +61,6 @@ def command(results, kind, out, sweep_name, baseline, design, x, y, metric, work
         if column is not None and column not in df:
             raise click.BadParameter(f"no column '{column}' in {path}",
                                      param_hint="--metric/--x/--y")
-    target = Path(out) if out else path.with_name(f"{path.stem}-{kind}")
     try:
         written = plots.plot(kind, df, target, **options)
     except ValueError as exc:

@@ -9,6 +9,8 @@ import click
 import numpy as np
 from rich.console import Console
 
+from yamlspec import COMMANDS
+
 console = Console()
 
 
@@ -33,6 +35,7 @@ def load_matrix(path: str) -> np.ndarray:
     return w
 
 
+@COMMANDS.register("quantize")
 @click.command("quantize")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--format", "format_name", required=True, metavar="NAME",

@@ -8,7 +8,10 @@ from pathlib import Path
 
 import click
 
+from yamlspec import COMMANDS
 
+
+@COMMANDS.register("report")
 @click.command("report")
 @click.argument("sweep_file", type=click.Path(dir_okay=False))
 @click.option("--store", "store_path", type=click.Path(dir_okay=False), default=None,
@@ -21,9 +24,12 @@ def command(sweep_file, store_path, out, run_missing):
     """Write an HTML report of the sweep in SWEEP_FILE from its results store."""
     import sim.sweep as sweeps
     from sim.commands.sweep import default_store
+    from yamlspec import check_writable
 
     sweep = sweeps.load(sweep_file)
     store_path = Path(store_path) if store_path else default_store(sweep.name)
+    out = Path(out) if out else store_path.with_suffix(".html")
+    check_writable(out, "--out")  # before --run evaluates anything
     if run_missing:
         stats = sweeps.run(sweep, store_path)
         click.echo(f"evaluated {stats.evaluated} points ({stats.cached} already stored)",
@@ -35,8 +41,6 @@ def command(sweep_file, store_path, out, run_missing):
     expected = len(sweep.points())
     if df.empty:
         raise click.UsageError(f"{store_path} holds no points of sweep '{sweep.name}'")
-    out = Path(out) if out else store_path.with_suffix(".html")
-    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render(sweep, df, expected))
     click.echo(f"wrote {out} ({len(df)} of {expected} points)")
 

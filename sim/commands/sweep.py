@@ -9,6 +9,8 @@ from rich.console import Console
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                            TimeElapsedColumn, TimeRemainingColumn)
 
+from yamlspec import COMMANDS
+
 console = Console(stderr=True)
 
 
@@ -16,6 +18,7 @@ def default_store(sweep_name: str) -> Path:
     return Path("results") / f"{sweep_name}.db"
 
 
+@COMMANDS.register("sweep")
 @click.command("sweep")
 @click.argument("sweep_file", type=click.Path(dir_okay=False))
 @click.option("--store", "store_path", type=click.Path(dir_okay=False), default=None,
@@ -33,12 +36,17 @@ def default_store(sweep_name: str) -> Path:
 def command(sweep_file, store_path, scheduler, jobs, retry_failed, export_paths, dry_run):
     """Run the sweep in SWEEP_FILE; finished points are stored at once, so an
     interrupted sweep resumes where it stopped."""
+    import importlib.util
+
     import sim.sweep as sweeps
+    from yamlspec import check_writable
 
     for path in export_paths:
         if Path(path).suffix not in (".csv", ".parquet"):
             raise click.BadParameter(f"'{path}' must end in .csv or .parquet",
                                      param_hint="--export")
+    if scheduler is not None:
+        sweeps.check_scheduler(scheduler)  # its form, before anything is read or contacted
     sweep = sweeps.load(sweep_file)
     store_path = Path(store_path) if store_path else default_store(sweep.name)
     if dry_run:
@@ -47,6 +55,14 @@ def command(sweep_file, store_path, scheduler, jobs, retry_failed, export_paths,
             console.print(f"[yellow]skipped:[/] {note}", highlight=False)
         click.echo(f"{sweep.name}: {len(points)} points")
         return
+    # Everything the end of the run needs is checked now, not after hours of points.
+    for path in export_paths:
+        check_writable(path, "--export")
+        if path.endswith(".parquet") and importlib.util.find_spec("pyarrow") is None:
+            raise click.UsageError(f"cannot write {path}: Parquet needs pyarrow "
+                                   f"(pip install 'accelsim[parquet]')")
+    if scheduler is not None:
+        sweeps.probe_scheduler(scheduler)
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("failed {task.fields[failed]}  infeasible {task.fields[infeasible]}"),
                TextColumn("{task.fields[rate]:.2f} points/s"), TimeElapsedColumn(),

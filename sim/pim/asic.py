@@ -6,7 +6,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from yamlspec import SpecError
 from arch.pim import PimAsic
+from sim.energy import Actions
 
 # Einsum operation kinds -> the ASIC unit class that runs them
 ALIASES = {"subtract": "add", "sum": "add"}
@@ -22,7 +24,8 @@ class AsicCost:
 def op_kind(op: str, asic: PimAsic) -> str:
     kind = ALIASES.get(op, op)
     if kind not in asic.cycles_per_element:
-        raise KeyError(f"ASIC '{asic.name}' has no unit for operation '{op}'")
+        raise SpecError(f"ASIC '{asic.name}' has no unit for operation '{op}' (it has: "
+                        f"{', '.join(asic.cycles_per_element)})")
     return kind
 
 
@@ -30,14 +33,13 @@ def asic_cost(ops: dict[str, int], asic: PimAsic, buffer_bytes: int = 0) -> Asic
     """Each op kind runs on its unit at `lanes` elements per cycle (units one after another:
     the ops of one Einsum depend on each other)."""
     cycles = 0.0
-    energy: dict[str, float] = {}
+    acts = Actions()
     for op, n in ops.items():
         kind = op_kind(op, asic)
         cycles += math.ceil(n / asic.lanes) * asic.cycles_per_element[kind] + asic.latency_cycles.get(kind, 0)
-        key = f"{asic.name}.{kind}"
-        energy[key] = energy.get(key, 0.0) + n * asic.op_pj[kind]
+        acts.add(asic, kind, n)
     ns = cycles / asic.clock_ghz
     if buffer_bytes:
-        energy[f"{asic.name}.buffer"] = buffer_bytes * asic.op_pj.get("buffer_byte", 0.0)
-    energy[f"{asic.name}.static"] = asic.static_mw * ns  # mW x ns = pJ
-    return AsicCost(ns, energy, sum(ops.values()))
+        acts.add(asic, "buffer_byte", buffer_bytes, key=f"{asic.name}.buffer")
+    acts.power(asic, asic.static_mw, ns)
+    return AsicCost(ns, acts.pj, sum(ops.values()))

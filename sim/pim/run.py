@@ -26,6 +26,8 @@ from sim.pim.engine import channel_process
 from sim.pim.fastpath import run_ops
 from sim.pim.program import ChannelRun, Issuer, refresh_while_idle
 from sim.pim.timing import TimingCycles, TimingNs
+from sim.energy import Actions
+from sim.registry import cascade_engine
 from sim.result import EinsumResult, Result
 from workloads import Cascade
 
@@ -126,16 +128,15 @@ def _pim_energy(pim: PimDram, runs: list[ChannelRun], ns: float) -> dict[str, fl
     for r in runs:
         n.update(r.counts)
     io_bursts = n["RD"] + n["WR"] + n["WRGB"] + n["RDMAC"]
-    return {
-        f"{pim.name}.act": (n["ACTAB"] * pim.banks + n["ACT"]) * pim.act_pj,
-        f"{pim.name}.column": (n["MACAB"] * pim.banks + n["RD"] + n["WR"]) * pim.column_pj,
-        f"{pim.name}.mac": n["MACAB"] * pim.banks * pim.mac_lanes * pim.mac_pj,
-        f"{pim.name}.io": io_bursts * BURST_BITS * pim.io_pj_per_bit,
-        f"{pim.name}.refresh": n["REFAB"] * pim.refresh_pj,
-        f"{pim.name}.background": pim.background_mw_per_channel * pim.channels * ns,
-    }
+    return (Actions().add(pim, "act", n["ACTAB"] * pim.banks + n["ACT"])
+            .add(pim, "column", n["MACAB"] * pim.banks + n["RD"] + n["WR"])
+            .add(pim, "mac", n["MACAB"] * pim.banks * pim.mac_lanes)
+            .add(pim, "io_bit", io_bursts * BURST_BITS, key=f"{pim.name}.io")
+            .add(pim, "refresh", n["REFAB"])
+            .power(pim, pim.background_mw_per_channel * pim.channels, ns, "background").pj)
 
 
+@cascade_engine("pim_dram")
 def simulate_pim(cascade: Cascade, arch: Architecture, mapping=None, objective: str = "latency",
                  progress: Callable[[int, int], None] | None = None, exact: bool = False,
                  trace: list | None = None) -> Result:
@@ -151,7 +152,7 @@ def simulate_pim(cascade: Cascade, arch: Architecture, mapping=None, objective: 
     for i, e in enumerate(einsums):
         pm: PimMapping = (mapping or {}).get(e.name) or map_einsum(e, m.cfg, leaves)
         energy: dict[str, float] = {}
-        if pm.unit == "pim":
+        if pm.role == "pim":
             plans = channel_plans(e, pm, m.cfg)
             runs = m.run_channels([p.ops for p in plans])
             ch_cycles = max(r.cycles for r in runs)
@@ -161,10 +162,12 @@ def simulate_pim(cascade: Cascade, arch: Architecture, mapping=None, objective: 
             ch_cycles *= reps
             partial_adds = (math.ceil(pm.inner / (pm.chunk_cols * m.cfg.lanes)) - 1) * pm.out * pm.groups
             ac = asic_cost({"add": partial_adds * reps} if partial_adds else {}, asic)
-            for k, v in _pim_energy(pim, runs, ch_cycles * tc.tck_ns).items():
-                energy[k] = v * reps if not k.endswith("background") else v
+            per_vector = _pim_energy(pim, runs, ch_cycles * tc.tck_ns)
+            # every vector's commands repeat; the background is already over all of them, and
             # refreshes done while the channels idled before this Einsum happen once
-            energy[f"{pim.name}.refresh"] += sum(r.idle_refreshes for r in runs) * pim.refresh_pj
+            energy = (Actions().merge({k: v if k.endswith("background") else v * reps
+                                       for k, v in per_vector.items()})
+                      .add(pim, "refresh", sum(r.idle_refreshes for r in runs)).pj)
             useful = sum(p.useful_macs for p in plans) * reps
             m.totals.useful_macs += useful
             m.totals.macab += sum(p.macab for p in plans) * reps
@@ -181,11 +184,13 @@ def simulate_pim(cascade: Cascade, arch: Architecture, mapping=None, objective: 
         energy.update({k: energy.get(k, 0.0) + v for k, v in ac.energy_pj.items()})
         asic_cycles = math.ceil(ac.ns * ck_ghz - 1e-9)
         m.totals.breakdown_ns["asic"] += asic_cycles * tc.tck_ns
-        if pm.unit == "asic":
-            energy[f"{pim.name}.background"] = pim.background_mw_per_channel * pim.channels * ac.ns
+        if pm.role == "asic":
+            energy.update(Actions().power(pim, pim.background_mw_per_channel * pim.channels, ac.ns,
+                                          "background").pj)
         cycles = ch_cycles + asic_cycles
         m.now += cycles
-        rows.append(EinsumResult(e.name, kind, unit, cycles, ch_cycles or asic_cycles, macs, ops, busy,
+        rows.append(EinsumResult(e.name, kind, unit, cycles, ch_cycles or asic_cycles, macs, ops,
+                                 {unit: busy} if busy else {},
                                  io_bytes, 0, 0, 0, energy, pm))
         if progress:
             progress(i + 1, len(einsums))

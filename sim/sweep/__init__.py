@@ -5,9 +5,10 @@
     df = sim.sweep.load_results("gpt2_dse.db")           # a pandas DataFrame
 """
 
-from sim.sweep.executor import SweepStats, plan, run, violations
+from sim.sweep.executor import (SweepStats, check_scheduler, plan, probe_scheduler, run,
+                                violations)
 from sim.sweep.spec import Point, Sweep, SweepFile, load
 from sim.sweep.store import Store, export, load_results, point_key
 
-__all__ = ["Point", "Store", "Sweep", "SweepFile", "SweepStats", "export", "load",
-           "load_results", "plan", "point_key", "run", "violations"]
+__all__ = ["Point", "Store", "Sweep", "SweepFile", "SweepStats", "check_scheduler", "export",
+           "load", "load_results", "plan", "point_key", "probe_scheduler", "run", "violations"]

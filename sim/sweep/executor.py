@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
+import socket
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -13,9 +15,36 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from yamlspec import SpecError
+
+SCHEDULER_ADDRESS = re.compile(
+    r"(?:(?:tcp|tls)://)?(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)"
+    r":(?P<port>\d{1,5})")
 from sim.sweep.evaluate import code_version, evaluate
 from sim.sweep.spec import Constraints, Sweep, thaw
 from sim.sweep.store import Store, point_key
+
+
+SCHEDULER_TIMEOUT_S = 10  # connecting to a Dask scheduler; a live one answers in well under
+
+
+def check_scheduler(address: str) -> tuple[str, int]:
+    """`host:port` or `tcp://host:port` (also tls://) -> (host, port), or a SpecError
+    saying what form was expected; contacts nothing."""
+    match = SCHEDULER_ADDRESS.fullmatch(address.strip())
+    if not match or not 0 < int(match["port"]) < 65536:
+        raise SpecError(f"--scheduler '{address}' is not a scheduler address; expected "
+                        f"HOST:PORT or tcp://HOST:PORT (e.g. tcp://10.0.0.5:8786)")
+    return match["host"].strip("[]"), int(match["port"])
+
+
+def probe_scheduler(address: str, timeout: float = SCHEDULER_TIMEOUT_S):
+    """Fail fast, before the sweep starts, if nothing listens at the address."""
+    host, port = check_scheduler(address)
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as exc:  # refused, unreachable, unknown host, timed out
+        raise SpecError(f"cannot reach the Dask scheduler at '{address}' "
+                        f"({exc.strerror or exc or 'timed out'}); is it running?") from None
 
 
 @dataclass
@@ -87,11 +116,13 @@ def run(sweep: Sweep, store_path: str | Path, scheduler: str | None = None,
         progress: Callable[[SweepStats], None] | None = None) -> SweepStats:
     """Evaluate every point of `sweep` not yet in the store; returns counts and rate."""
     start = time.perf_counter()
-    tasks = plan(sweep)
-    stats = SweepStats(total=len(tasks), skipped=list(sweep.skipped))
-    version = code_version()
-    constraints = sweep.spec.constraints
-    with Store(store_path) as store:
+    if scheduler:
+        check_scheduler(scheduler)
+    with Store(store_path) as store:  # opened first: a bad store path fails before any work
+        tasks = plan(sweep)
+        stats = SweepStats(total=len(tasks), skipped=list(sweep.skipped))
+        version = code_version()
+        constraints = sweep.spec.constraints
         store.join(sweep.name, [t["key"] for t in tasks])
         stored = store.statuses([t["key"] for t in tasks])
         todo = []
@@ -187,9 +218,10 @@ def _dask(tasks: list[dict], address: str) -> Iterator[dict]:
     if not tasks:
         return
     try:
-        client = Client(address, timeout="20s")
-    except OSError as exc:
-        raise SpecError(f"cannot reach the Dask scheduler at '{address}': {exc}") from None
+        client = Client(address, timeout=f"{SCHEDULER_TIMEOUT_S}s")
+    except OSError as exc:  # TimeoutError is one
+        raise SpecError(f"cannot reach the Dask scheduler at '{address}' within "
+                        f"{SCHEDULER_TIMEOUT_S} s: {exc}") from None
     try:
         futures = client.map(evaluate, tasks, pure=False)
         for fut in dask_completed(futures):

@@ -322,4 +322,118 @@ def load(path: str | Path) -> Sweep:
         import arch
         raise SpecError(f"base architecture '{spec.base}' is neither a preset "
                         f"({', '.join(arch.presets())}) nor a file", str(path), "sweep.base")
+    archs = _check_arch_axes(sweep)
+    _check_workload_axes(sweep)
+    _check_objectives(sweep, archs)
     return sweep
+
+
+# Metric columns every evaluated point has (sim/sweep/evaluate.py metrics()); besides
+# these, "energy_j.C", "utilization.C" and "area_mm2.C" for a component C.
+METRICS = ("cycles", "seconds", "energy_j", "area_mm2", "macs", "dram_bytes", "power_w",
+           "edp_js", "peak_macs_per_s", "vec_peak_ops_per_s", "dram_gb_s", "macs_per_s",
+           "mappings_scored")
+PER_COMPONENT_METRICS = ("energy_j.", "utilization.", "area_mm2.")
+
+
+def _arch_sources(sweep: Sweep) -> list[str]:
+    """Every architecture the points start from (the base, or each `arch` axis value)."""
+    names = [sweep.spec.base]
+    for axis in sweep.spec.axes:
+        if "arch" in axis.params:
+            names = [str(v) for v in (axis.values or [])] or names
+    return [s for s in dict.fromkeys(sweep._arch_source(n) for n in names) if s is not None]
+
+
+def _check_arch_axes(sweep: Sweep) -> list:
+    """Each COMPONENT.field param names a field of a component that some architecture of
+    the sweep has, and each of its grid values is valid there: an axis that can only give
+    failed points is an error now, not after the sweep."""
+    import arch
+
+    archs = []
+    for source in _arch_sources(sweep):
+        try:
+            archs.append(arch.load(source))
+        except SpecError as exc:  # the base or an `arch` value: report it as the sweep's
+            raise SpecError(f"architecture '{source}' does not load: {exc}", sweep.file,
+                            "sweep.base") from None
+    for i, axis in enumerate(sweep.spec.axes):
+        params = [p for p in axis.params if p != "arch" and not p.startswith("workload.")]
+        for p in params:
+            comp, field_name = p.split(".", 1)
+            found = [c for a in archs for c in a.components if c.name == comp]
+            if not found:
+                names = sorted({c.name for a in archs for c in a.components})
+                raise SpecError(f"no component named '{comp}' in the sweep's architectures "
+                                f"(components: {', '.join(names)})", sweep.file,
+                                f"sweep.axes[{i}].param")
+            fields = {n for c in found for n in type(c).model_fields if n != "class_"}
+            if field_name not in fields:
+                raise SpecError(f"component '{comp}' has no field '{field_name}' (fields: "
+                                f"{', '.join(sorted(fields))})", sweep.file,
+                                f"sweep.axes[{i}].param")
+        if not params or axis.random is not None:
+            continue
+        values = axis.values if axis.values is not None else axis.range.values()
+        for j, value in enumerate(values):
+            for a in archs:
+                if not all(any(c.name == p.split(".")[0] for c in a.components) for p in params):
+                    continue
+                try:
+                    a.with_changes(**{p: value for p in params})
+                except SpecError as exc:
+                    where = (f"sweep.axes[{i}].values[{j}]" if axis.values is not None
+                             else f"sweep.axes[{i}].range")
+                    raise SpecError(f"{', '.join(params)} = {value!r} is not valid for "
+                                    f"architecture '{a.name}': {exc.reason}", sweep.file,
+                                    where) from None
+    return archs
+
+
+def _check_workload_axes(sweep: Sweep):
+    """Every workload loads with its overrides, and with each value of each `workload.`
+    axis on its own (so a typo'd key or a bad value fails now)."""
+    import workloads
+
+    entries = sweep._workloads()
+    for k, entry in enumerate(entries):
+        tries = [(dict(entry.overrides), f"sweep.workloads[{k}]")]
+        data = sweep._file_data(entry.path)
+        for i, axis in enumerate(sweep.spec.axes):
+            params = [p for p in axis.params if p.startswith("workload.")]
+            if not params:
+                continue
+            values = (axis.values if axis.values is not None else axis.range.values()
+                      if axis.range is not None else [axis.random.low, axis.random.high]
+                      if axis.random.choices is None else axis.random.choices)
+            for j, value in enumerate(values):
+                overrides = copy.deepcopy(entry.overrides)
+                for p in params:
+                    keys = p.split(".")[1:]
+                    if not keys or not all(keys):
+                        raise SpecError(f"param '{p}' must be workload.KEY[.SUBKEY]",
+                                        sweep.file, f"sweep.axes[{i}].param")
+                    if isinstance(value, float) and axis.random is not None:
+                        value = _cast([value], axis.random.integer, axis.random.low,
+                                      axis.random.high)[0]
+                    _set_nested(overrides, keys, value, data)
+                tries.append((overrides, f"sweep.axes[{i}]"))
+        for overrides, where in tries:
+            try:
+                workloads.load(entry.path, **overrides)
+            except SpecError as exc:
+                raise SpecError(f"workload '{entry.path}' with {overrides or 'no overrides'} "
+                                f"does not load: {exc.path + ': ' if exc.path else ''}"
+                                f"{exc.reason}", sweep.file, where) from None
+
+
+def _check_objectives(sweep: Sweep, archs: list):
+    components = {c.name for a in archs for c in a.components}
+    for i, objective in enumerate(sweep.spec.objectives):
+        per = next((p for p in PER_COMPONENT_METRICS if objective.startswith(p)), None)
+        if objective in METRICS or (per and objective[len(per):] in components):
+            continue
+        raise SpecError(f"unknown objective '{objective}' (known: {', '.join(METRICS)}, or "
+                        f"energy_j.C, utilization.C, area_mm2.C for a component C)",
+                        sweep.file, f"sweep.objectives[{i}]")

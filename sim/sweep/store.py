@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from yamlspec import SpecError, check_writable
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS points (
     key TEXT PRIMARY KEY,
@@ -46,14 +48,28 @@ def point_key(workload: dict, architecture: dict, mapper: dict, code_version: st
 
 
 class Store:
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, readonly: bool = False):
+        """Open (or create) the store; a path that cannot hold one is a SpecError naming it.
+        `readonly` opens an existing store only to read (plots, reports)."""
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # autocommit; every write is its own transaction
-        self.db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(SCHEMA)
+        if readonly:
+            if not self.path.is_file():
+                raise SpecError("no results store here", str(self.path))
+        else:  # the sweep writes every point here: check before any is simulated
+            check_writable(self.path, "results store")
+        try:
+            # autocommit; every write is its own transaction
+            self.db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            if not readonly:
+                self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.execute("PRAGMA synchronous=NORMAL")
+                self.db.executescript(SCHEMA)
+            self.db.execute("SELECT COUNT(*) FROM points").fetchone()
+        except sqlite3.DatabaseError as exc:  # not SQLite, not ours, or read-only
+            if hasattr(self, "db"):
+                self.db.close()
+            raise SpecError(f"cannot use this file as a results store ({exc}); give a new "
+                            f"path or a .db written by `sim sweep`", str(self.path)) from None
 
     def close(self):
         self.db.close()
@@ -133,25 +149,26 @@ def load_results(path: str | Path, sweep: str | None = None) -> pd.DataFrame:
     """A store (.db/.sqlite) or an exported CSV/Parquet file as a DataFrame."""
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"{path}: no such results file")
+        raise SpecError("no such results file", str(path))
     if path.suffix == ".csv":
         return pd.read_csv(path)
     if path.suffix == ".parquet":
         return pd.read_parquet(path)
-    try:
-        with Store(path) as store:
+    with Store(path, readonly=True) as store:
+        try:
             return store.dataframe(sweep)
-    except sqlite3.DatabaseError as exc:
-        raise ValueError(f"{path}: not a results store ({exc}); give a .db written by "
-                         f"`sim sweep`, or a .csv/.parquet export") from None
+        except sqlite3.DatabaseError as exc:  # a SQLite file with other tables
+            raise SpecError(f"not a results store ({exc}); give a .db written by `sim sweep`, "
+                            f"or a .csv/.parquet export", str(path)) from None
 
 
 def export(df: pd.DataFrame, path: str | Path):
     """Write CSV or Parquet by the file's suffix (Parquet needs pyarrow: the [parquet] extra)."""
     path = Path(path)
+    if path.suffix not in (".csv", ".parquet"):
+        raise SpecError(f"export to .csv or .parquet, not '{path.suffix}'", str(path))
+    check_writable(path, "export")
     if path.suffix == ".parquet":
         df.to_parquet(path, index=False)
-    elif path.suffix == ".csv":
-        df.to_csv(path, index=False)
     else:
-        raise ValueError(f"export to .csv or .parquet, not '{path.suffix}'")
+        df.to_csv(path, index=False)

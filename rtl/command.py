@@ -7,9 +7,10 @@ import time
 from pathlib import Path
 
 import click
-import yaml
 from rich.console import Console
 from rich.table import Table
+
+from yamlspec import COMMANDS, check_writable, parse_yaml_text
 
 console = Console()
 
@@ -21,10 +22,11 @@ def _parse_sets(values: tuple[str, ...]) -> dict:
         if not sep or not key:
             raise click.BadParameter(f"'{item}' is not KEY=VALUE (e.g. PE2D.rows=4)",
                                      param_hint="--set")
-        changes[key.strip()] = yaml.safe_load(raw)
+        changes[key.strip()] = parse_yaml_text(raw, f"--set {key.strip()}")
     return changes
 
 
+@COMMANDS.register("rtl")
 @click.command("rtl")
 @click.argument("block", required=False)
 @click.option("--arch", "arch_name", default="default", show_default=True,
@@ -56,9 +58,9 @@ def command(block, arch_name, sets, out_dir, dataflow, fmt, family, no_synth, no
         if block is None and not list_only:
             raise click.UsageError("name a block (listed above)")
         return
-    if block not in BLOCKS:
-        raise click.BadParameter(f"unknown block '{block}' (known: {', '.join(BLOCKS)})",
-                                 param_hint="BLOCK")
+    spec = BLOCKS.get(block, path="BLOCK")
+    out = Path(out_dir or Path("rtl_out") / block)
+    check_writable(out / "top.v", "--out")  # before co-simulation and synthesis, not after
     architecture = arch_pkg.load(arch_name)
     if sets:
         architecture = architecture.with_changes(**_parse_sets(sets))
@@ -69,13 +71,12 @@ def command(block, arch_name, sets, out_dir, dataflow, fmt, family, no_synth, no
         einsums = tuple(fusemax_vector_einsums(architecture.array1d))
     options = BlockOptions(dataflow, fmt, einsums)
     try:
-        dut = BLOCKS[block].build(architecture, options)
+        dut = spec.build(architecture, options)
     except ValueError as exc:  # unsupported format, missing component, ...
         raise click.UsageError(f"cannot build '{block}' from {architecture.file or arch_name}: {exc}")
-    config = BLOCKS[block].describe(dut)
+    config = spec.describe(dut)
     console.print(f"[bold]{block}[/] from {architecture.name} ({architecture.file}): {config}",
                   highlight=False)
-    out = Path(out_dir or Path("rtl_out") / block)
 
     if cosim:
         from rtl.cosim import CosimMismatch, cosim_block
@@ -89,7 +90,7 @@ def command(block, arch_name, sets, out_dir, dataflow, fmt, family, no_synth, no
             console.print(f"  cosim: {line}", highlight=False)
         console.print(f"  co-simulation: {len(lines)} random cases agree with the golden model "
                       f"and sim's cycle model ({time.perf_counter() - start:.1f} s)")
-        dut = BLOCKS[block].build(architecture, options)  # fresh for Verilog
+        dut = spec.build(architecture, options)  # fresh for Verilog
 
     from rtl.synth import ToolMissing, synthesize_block, write_area_table, write_verilog
 

@@ -9,9 +9,12 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from yamlspec import COMMANDS, check_writable
+
 console = Console()
 
 
+@COMMANDS.register("experiment")
 @click.command("experiment")
 @click.argument("name", required=False)
 @click.option("--quick", is_flag=True, help="A reduced grid that runs in under a minute (CI).")
@@ -20,22 +23,19 @@ console = Console()
 @click.option("--list", "list_only", is_flag=True, help="Name every experiment and stop.")
 def command(name, quick, out_dir, list_only):
     """Run experiment NAME (see --list); writes results.csv, plots and headline.json."""
-    import experiments
+    from experiments import EXPERIMENTS, ROOT, describe
 
     if list_only or name is None:
-        for exp, doc in experiments.available().items():
-            console.print(f"  [bold]{exp}[/]  {doc}", highlight=False)
+        for exp, run in EXPERIMENTS.items():
+            console.print(f"  [bold]{exp}[/]  {describe(run)}", highlight=False)
         if name is None and not list_only:
             raise click.UsageError("name an experiment (listed above)")
         return
-    try:
-        module = experiments.load(name)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="NAME") from None
-    out = Path(out_dir) if out_dir else experiments.ROOT / name / "out"
-    out.mkdir(parents=True, exist_ok=True)
+    run = EXPERIMENTS.get(name, path="NAME")
+    out = Path(out_dir) if out_dir else ROOT / name / "out"
+    check_writable(out / "headline.json", "--out")  # before the run, not after it
     start = time.perf_counter()
-    headline = module.run(out, quick)
+    headline = run(out, quick)
     (out / "headline.json").write_text(json.dumps(headline, indent=2) + "\n")
     console.print(f"[bold]{name}[/] finished in {time.perf_counter() - start:.1f} s; "
                   f"results in {out}/")

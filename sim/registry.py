@@ -1,0 +1,51 @@
+"""sim's extension points (one mechanism: yamlspec.Registry).
+
+- UNIT_ENGINES, keyed by a component class: times one Einsum on a unit of that class
+  under a per-Einsum mapping, and may say how many DRAM bytes a cascade must move at
+  least on such a unit (default: every tensor once at its format).
+- CASCADE_ENGINES, keyed by a component class: an architecture holding such a component
+  runs whole cascades its own way (PIM channels + ASIC, GPU/CPU roofline).
+- GROUP_STRATEGIES, keyed by a group mapping's `strategy`: runs a fused group of
+  Einsums (FuseMax's and FLAT's bindings of attention) as one pipelined step.
+
+Each engine registers itself where it is defined; sim/__init__ imports the core ones and
+plug-in packages add modules to the `accelsim.engines` entry points.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from yamlspec import Registry
+
+
+@dataclass(frozen=True)
+class UnitEngine:
+    run: Callable            # (einsum, arch, mapping) -> EinsumResult
+    compulsory_dram_bytes: Callable | None = None  # (cascade, arch) -> int
+
+
+UNIT_ENGINES: Registry[UnitEngine] = Registry("unit engine for component class", "engines")
+CASCADE_ENGINES: Registry[Callable] = Registry("cascade engine for component class", "engines")
+GROUP_STRATEGIES: Registry[Callable] = Registry("fused-group strategy", "engines")
+
+
+def unit_engine(component_class: str, compulsory_dram_bytes: Callable | None = None):
+    """Register the decorated run(einsum, arch, mapping) as the engine of a unit class."""
+    def wrap(run):
+        UNIT_ENGINES.register(component_class, UnitEngine(run, compulsory_dram_bytes))
+        return run
+    return wrap
+
+
+def cascade_engine(component_class: str):
+    """Register run(cascade, arch, mapping, objective, progress) -> Result for
+    architectures holding a component of this class."""
+    return CASCADE_ENGINES.register(component_class)
+
+
+def group_strategy(name: str):
+    """Register run(cascade, arch, group_mapping) -> Result for fused group mappings whose
+    `strategy` is `name`."""
+    return GROUP_STRATEGIES.register(name)

@@ -1,8 +1,9 @@
 """Architecture components, one pydantic class each, found by their YAML `class:` name.
 
 A new component type is one class decorated with @register("name") (here or in any
-module a plug-in imports); nothing else in arch changes. Every field holding an energy or area number must be covered by `source`
-(one citation for all, or a mapping field -> citation).
+module a plug-in imports); nothing else in arch changes. Every field holding an energy
+or area number must be covered by `source` (one citation for all, or a mapping
+field -> citation).
 """
 
 from __future__ import annotations

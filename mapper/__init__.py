@@ -54,5 +54,5 @@ def map(cascade: Cascade, arch: Architecture, objective: str = "latency",  # noq
 
 
 __all__ = ["CACHE", "METHODS", "OBJECTIVES", "Fused", "GemmMapping", "GemmProblem", "Mapping",
-           "SearchOptions", "VectorMapping", "candidates", "load_mappings", "map",
+           "SearchOptions", "VectorMapping", "candidates", "check_format", "load_mappings", "map",
            "mapping_from_dict", "save_mappings"]

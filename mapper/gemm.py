@@ -255,10 +255,6 @@ class _Scorer:
     def __init__(self, einsum: Einsum, arch: Architecture, objective: str):
         self.p = p = GemmProblem.of(einsum)
         pe, glb, dram = arch.array2d, arch.buffer, arch.dram
-        if p.fmt not in pe.formats:  # the workload's choice: name its file and key
-            raise SpecError(f"Einsum '{einsum.name}' has {p.fmt} operands but array "
-                            f"'{pe.name}' of architecture '{arch.name}' supports {pe.formats}",
-                            einsum.source or arch.file or None, einsum.where or "format")
         self.R, self.C = pe.rows, pe.cols
         self.capacity = glb.capacity_bytes
         self.bw_bits = glb.read_bytes_per_cycle * 8

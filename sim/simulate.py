@@ -42,10 +42,11 @@ def simulate_einsum(einsum: Einsum, arch: Architecture, mapping: Mapping) -> Ein
              else (arch.file or None, einsum.where or einsum.name))
     if isinstance(mapping, GemmMapping) and not einsum.is_contraction:
         raise SpecError(f"Einsum '{einsum.name}' is not a contraction, so it cannot run on the "
-                        f"2D array; map it to unit array1d", *where)
+                        f"2D array; give it role array1d", *where)
     if not isinstance(mapping, GemmMapping) and einsum.is_contraction:
-        raise SpecError(f"Einsum '{einsum.name}' is a contraction; map it to unit array2d",
+        raise SpecError(f"Einsum '{einsum.name}' is a contraction; give it role array2d",
                         *where)
+    mapper.check_format(einsum, arch)
     return _engine(arch, _unit_of(arch, mapping)).run(einsum, arch, mapping)
 
 

@@ -14,7 +14,7 @@ import math
 from yamlspec import SpecError
 from arch import Architecture
 from mapper import VectorMapping
-from mapper.vector import check_format, fits
+from mapper.vector import fits
 from sim.energy import Actions
 from sim.pipeline import run_pipeline
 from sim.registry import unit_engine
@@ -44,7 +44,6 @@ def run_vector(einsum: Einsum, arch: Architecture, m: VectorMapping) -> EinsumRe
                         f"'{arch.name}' when double-buffered",
                         m.source or arch.file or None,
                         f"mappings.{einsum.name}" if m.source else einsum.where or einsum.name)
-    check_format(einsum, arch)
     out_points = einsum.output_points
     reduce_len = einsum.points // out_points
     cpp = cycles_per_point(einsum, arch)

@@ -323,6 +323,19 @@ def test_wrong_values_in_a_mapping_file(tiny, saved_mapping, old, new, key):
     _bad(["run", tiny, "--mapping", saved_mapping], saved_mapping, key)
 
 
+def test_a_given_mapping_on_an_array_without_the_format(tiny, saved_mapping, tmp_path):
+    """With every mapping given, the mapper never runs: the door itself checks that the
+    array computes in the workload's format (it was a KeyError when pricing the MACs)."""
+    import yaml
+
+    data = yaml.safe_load((REPO / "arch" / "presets" / "default.yaml").read_text())
+    array = next(c for c in data["architecture"]["components"] if c["class"] == "array2d")
+    array.update(formats=["int8"], mac_pj={"int8": 0.3})
+    path = tmp_path / "int8.yaml"
+    path.write_text(yaml.safe_dump(data))
+    _bad(["run", tiny, "--arch", path, "--mapping", saved_mapping], tiny, "fp16", "['int8']")
+
+
 def test_tiles_given_as_a_list(tiny, saved_mapping):
     import yaml
 

@@ -146,3 +146,18 @@ def test_export_csv_and_parquet(tmp_path):
         back = sweeps.load_results(path)
         assert list(back["key"]) == list(df["key"])
         assert back["seconds"].tolist() == pytest.approx(df["seconds"].tolist())
+
+
+def test_objectives_checked_at_load_are_the_metrics_a_point_has():
+    """sim/sweep/spec.py names the metrics to reject an unknown objective before a sweep
+    runs; they must be exactly the numeric columns sim/sweep/evaluate.py gives a point."""
+    import arch
+    import sim
+    import workloads
+    from sim.sweep.evaluate import metrics
+    from sim.sweep.spec import METRICS, PER_COMPONENT_METRICS
+
+    a = arch.load()
+    row = metrics(sim.simulate(workloads.load("attention.yaml"), a), a)
+    numeric = {k for k, v in row.items() if isinstance(v, (int, float))}
+    assert {k for k in numeric if not k.startswith(PER_COMPONENT_METRICS)} == set(METRICS)

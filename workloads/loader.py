@@ -12,7 +12,6 @@ Two kinds of file:
 from __future__ import annotations
 
 from pathlib import Path
-
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError

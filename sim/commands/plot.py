@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from yamlspec import COMMANDS
+from yamlspec import COMMANDS, check_writable
 from sim.plots import KINDS
 
 
@@ -33,8 +33,6 @@ def command(results, kind, out, sweep_name, baseline, design, x, y, metric, work
     """Plot RESULTS (a sweep store .db or an exported .csv/.parquet)."""
     import sim.plots as plots
     from sim.sweep import load_results
-
-    from yamlspec import check_writable
 
     path = Path(results)
     target = Path(out) if out else path.with_name(f"{path.stem}-{kind}")

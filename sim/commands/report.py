@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from yamlspec import COMMANDS
+from yamlspec import COMMANDS, check_writable
 
 
 @COMMANDS.register("report")
@@ -24,7 +24,6 @@ def command(sweep_file, store_path, out, run_missing):
     """Write an HTML report of the sweep in SWEEP_FILE from its results store."""
     import sim.sweep as sweeps
     from sim.commands.sweep import default_store
-    from yamlspec import check_writable
 
     sweep = sweeps.load(sweep_file)
     store_path = Path(store_path) if store_path else default_store(sweep.name)

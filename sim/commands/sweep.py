@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                            TimeElapsedColumn, TimeRemainingColumn)
 
-from yamlspec import COMMANDS
+from yamlspec import COMMANDS, check_writable
 
 console = Console(stderr=True)
 
@@ -39,7 +39,6 @@ def command(sweep_file, store_path, scheduler, jobs, retry_failed, export_paths,
     import importlib.util
 
     import sim.sweep as sweeps
-    from yamlspec import check_writable
 
     for path in export_paths:
         if Path(path).suffix not in (".csv", ".parquet"):

@@ -4,8 +4,9 @@ Imports nothing of the project but the `yamlspec` leaf.
 """
 
 from arch.components import COMPONENTS, Array1D, Array2D, Buffer, Component, DRAM, register
+from arch.costmodels import COST_MODELS, cost_model
 from arch.spec import Architecture, from_dict, load, presets
 from arch import pim as _pim  # noqa: F401,E402  registers pim_dram, pim_asic, roofline_device
 
-__all__ = ["COMPONENTS", "Architecture", "Array1D", "Array2D", "Buffer", "Component", "DRAM",
-           "from_dict", "load", "presets", "register"]
+__all__ = ["COMPONENTS", "COST_MODELS", "Architecture", "Array1D", "Array2D", "Buffer",
+           "Component", "DRAM", "cost_model", "from_dict", "load", "presets", "register"]

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, PrivateAttr,
+                      model_validator)
 
 from yamlspec import Registry
 from yamlspec.limits import MAX_ARRAY_SIDE, MAX_BUFFER_BYTES, MAX_NUMBER
@@ -26,8 +27,9 @@ def register(class_name: str):
     return wrap
 
 
-def _is_cost_field(name: str) -> bool:
-    return name.endswith(("_pj", "_um2", "_mm2")) or "_pj_" in name
+def is_cost_field(name: str) -> bool:
+    return (name.endswith(("_pj", "_um2", "_mm2")) or any(u in name for u in ("_pj_", "_mm2_", "_um2_"))
+            or name == "leak_mw")
 
 
 class Component(BaseModel):
@@ -38,11 +40,17 @@ class Component(BaseModel):
     name: str = Field(min_length=1)
     class_: str = Field(alias="class")
     source: str | dict[str, str] = Field(description="citation for every energy/area number")
+    model: str | None = None  # a cost model of arch/costmodels.py filling the cost fields
+    leak_mw: float = Field(default=0.0, ge=0)  # static power while the machine runs
+    # the component as written, when a cost model filled some fields (to_dict gives it,
+    # so a changed size is priced anew)
+    _spec: dict | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _sources_cover_costs(self):
-        if isinstance(self.source, dict):
-            cost_fields = [f for f in type(self).model_fields if _is_cost_field(f)]
+        if isinstance(self.source, dict):  # fields left at their default claim nothing
+            cost_fields = [f for f in type(self).model_fields if is_cost_field(f)
+                           and (f in self.model_fields_set or type(self).model_fields[f].is_required())]
             missing = [f for f in cost_fields if f not in self.source]
             if missing:
                 raise ValueError(f"source has no citation for {missing}")
@@ -61,7 +69,7 @@ class Component(BaseModel):
                 where = f"{name}.{key}" if key is not None else name
                 if abs(v) > MAX_NUMBER:
                     raise ValueError(f"{where} = {v:g} is beyond any machine (limit {MAX_NUMBER:g})")
-                if v < 0 and _is_cost_field(name):
+                if v < 0 and is_cost_field(name):
                     raise ValueError(f"{where} = {v:g}: an energy or area cannot be negative")
         return self
 
@@ -71,6 +79,19 @@ class Component(BaseModel):
     def energy_pj(self, action: str, fmt: str | None = None) -> float:
         """Energy of one action ('read_byte', 'mac', 'exp', ...) in picojoules."""
         raise KeyError(f"{self.class_name} '{self.name}' has no action '{action}'")
+
+    def actions(self) -> dict[str, tuple[float, str]]:
+        """Every action: label -> (pJ, the field that gives it), for `sim arch`."""
+        return {}
+
+    def cited(self, field: str) -> str:
+        return self.source.get(field, "") if isinstance(self.source, dict) else self.source
+
+    def to_spec(self) -> dict:
+        """The component as YAML gives it (cost-model fields left for the model)."""
+        if self._spec is not None:
+            return dict(self._spec)
+        return self.model_dump(by_alias=True, exclude_unset=True)
 
 
 @register("dram")
@@ -86,6 +107,9 @@ class DRAM(Component):
             return 8 * self.energy_pj_per_bit
         return super().energy_pj(action, fmt)
 
+    def actions(self):
+        return {a: (self.energy_pj(a), "energy_pj_per_bit") for a in ("read_byte", "write_byte")}
+
 
 @register("buffer")
 class Buffer(Component):
@@ -96,6 +120,11 @@ class Buffer(Component):
     read_pj_per_byte: float = Field(ge=0)
     write_pj_per_byte: float = Field(ge=0)
     area_mm2_per_mib: float = Field(ge=0)
+    # For cost models: the buffer is `macros` equal SRAMs side by side, each of `banks`
+    # banks read `row_bits` at a time (default: the whole read port in one SRAM).
+    row_bits: PositiveInt | None = Field(default=None, le=2**20)
+    banks: PositiveInt = Field(default=1, le=2**16)
+    macros: PositiveInt = Field(default=1, le=2**16)
 
     @property
     def capacity_bytes(self) -> int:
@@ -110,6 +139,10 @@ class Buffer(Component):
         if action == "write_byte":
             return self.write_pj_per_byte
         return super().energy_pj(action, fmt)
+
+    def actions(self):
+        return {"read_byte": (self.read_pj_per_byte, "read_pj_per_byte"),
+                "write_byte": (self.write_pj_per_byte, "write_pj_per_byte")}
 
 
 class _Array(Component):
@@ -156,6 +189,9 @@ class Array2D(_Array):
             return self._per_format(self.mac_pj, fmt, "MAC")
         return super().energy_pj(action, fmt)
 
+    def actions(self):
+        return {f"mac[{f}]": (self.mac_pj[f], "mac_pj") for f in self.formats}
+
 
 @register("array1d")
 class Array1D(_Array):
@@ -185,6 +221,9 @@ class Array1D(_Array):
     def energy_pj(self, action, fmt=None):
         return self.op_pj.get(action, self.op_pj["default"])
 
+    def actions(self):
+        return {op: (pj, "op_pj") for op, pj in self.op_pj.items()}
+
 
 @register("pe_storage")
 class PEStorage(Component):
@@ -203,6 +242,11 @@ class PEStorage(Component):
         if action in table:
             return table[action]
         return super().energy_pj(action, fmt)
+
+    def actions(self):
+        return {"rf_read": (self.rf_read_pj, "rf_read_pj"),
+                "rf_write": (self.rf_write_pj, "rf_write_pj"),
+                "noc": (self.noc_pj_per_word, "noc_pj_per_word")}
 
 
 @register("bitserial_array")
@@ -246,6 +290,9 @@ class BitSerialArray(Array2D):
         if action == "compute":  # one PE for one cycle
             return self.pe_pj_per_cycle
         return super().energy_pj(action, fmt)
+
+    def actions(self):
+        return {"compute": (self.pe_pj_per_cycle, "pe_pj_per_cycle")}
 
     @property
     def cycles_per_weight(self) -> int:

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, V
 
 from yamlspec import SpecError, from_pydantic, read_yaml
 from arch.components import COMPONENTS, Array1D, Array2D, Buffer, Component, DRAM
+from arch.costmodels import resolve
 
 PRESETS_DIR = Path(__file__).parent / "presets"
 DEFAULT = "default"
@@ -21,6 +22,7 @@ class Architecture(BaseModel):
     clock_ghz: float = Field(ge=1e-6, le=1e6)  # 1 kHz to 1 PHz: beyond, no machine
     technology_nm: PositiveInt = Field(le=1_000_000)
     description: str = ""
+    leakage: bool = True  # false: no static energy (for papers that excluded it)
     components: list[Component] = Field(min_length=1)
     file: str = ""
 
@@ -70,9 +72,16 @@ class Architecture(BaseModel):
 
     def to_dict(self) -> dict:
         out = self.model_dump(exclude={"file", "components"})
-        # Each component by its own class (the declared type would drop its fields).
-        out["components"] = [c.model_dump(by_alias=True) for c in self.components]
+        # Each component as written (the declared type would drop its fields, and cost
+        # model outputs are recomputed from the sizes when it is loaded again).
+        out["components"] = [c.to_spec() for c in self.components]
         return out
+
+
+def _technology_nm(data: dict) -> float:
+    """The node cost models price at (validated with the rest of the architecture)."""
+    node = data.get("technology_nm")
+    return float(node) if isinstance(node, (int, float)) and node > 0 else 45.0
 
 
 def from_dict(data: dict, file: str = "") -> Architecture:
@@ -88,10 +97,14 @@ def from_dict(data: dict, file: str = "") -> Architecture:
         if not isinstance(comp, dict) or "class" not in comp:
             raise SpecError("each component needs a 'class:' key", file or None, where)
         cls = COMPONENTS.get(comp["class"], file or None, f"{where}.class")
+        priced, filled = resolve(cls, comp, _technology_nm(data), file or None, where)
         try:
-            built.append(cls.model_validate(comp))
+            component = cls.model_validate(priced)
         except ValidationError as err:
             raise from_pydantic(err, file or None, where) from None
+        if filled:
+            component._spec = comp
+        built.append(component)
     try:
         return Architecture.model_validate({**data, "components": built, "file": file})
     except ValidationError as err:

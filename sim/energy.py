@@ -1,7 +1,9 @@
 """The one place action counts become energy: every engine counts what its components
 do and hands the counts to an Actions, which prices each at its component's energy per
 action (Component.energy_pj). Keys are 'label.action' (the label is the component's
-name unless the engine names a sub-part, e.g. 'PE2D_RF')."""
+name unless the engine names a sub-part, e.g. 'PE2D_RF'). Static energy is every
+component's leak power over the step's time, 'COMPONENT.leak' (none when the
+architecture says `leakage: false`)."""
 
 from __future__ import annotations
 
@@ -37,6 +39,16 @@ class Actions:
         """A constant draw over a time (static or background power): mW x ns = pJ."""
         key = f"{component.name}.{action}"
         self.pj[key] = self.pj.get(key, 0.0) + milliwatts * ns
+        return self
+
+    def leakage(self, arch: Architecture, cycles: int, clock_ghz: float | None = None
+                ) -> "Actions":
+        """Every component's leak power over `cycles` of the clock (the architecture's)."""
+        if arch.leakage:
+            ns = cycles / (clock_ghz or arch.clock_ghz)
+            for c in arch.components:
+                if c.leak_mw:
+                    self.power(c, c.leak_mw, ns, "leak")
         return self
 
     def merge(self, pj: dict[str, float]) -> "Actions":

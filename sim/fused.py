@@ -74,6 +74,7 @@ def _result(design: str, shape: AttentionShape, arch: Architecture, mapping, cyc
     """One fused step on the 2D and 1D arrays as a Result. Its compute cycles are the
     busiest array's own cycles; the rest of the makespan is pipeline fill and DRAM waits."""
     a2, a1 = arch.array2d.name, arch.array1d.name
+    energy_pj = Actions().merge(energy_pj).leakage(arch, cycles).pj
     row = EinsumResult(
         name=f"attention.{design}", kind="fused", unit=f"{a2}+{a1}", cycles=cycles,
         compute_cycles=min(cycles, max(unit_cycles.values())), macs=macs, ops=0,

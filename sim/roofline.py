@@ -53,7 +53,8 @@ def simulate_roofline(cascade: Cascade, arch: Architecture, mapping=None, object
         rows.append(EinsumResult(e.name, "contraction" if e.is_contraction else "vector", dev.name,
                                  cycles, cycles, e.macs, 0 if e.is_contraction else flops, {},
                                  in_bytes, out_bytes, 0, 0,
-                                 Actions().power(dev, dev.power_w * 1e3, sec * 1e9, "power").pj,
+                                 Actions().power(dev, dev.power_w * 1e3, sec * 1e9, "power")
+                                 .leakage(arch, cycles).pj,
                                  KernelMapping(bound=bound)))
         if progress:
             progress(i + 1, len(cascade.einsums))

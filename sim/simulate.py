@@ -9,11 +9,13 @@ the unit engine registered for its unit's component class, one after another.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from yamlspec import SpecError
 from arch import Architecture
 import mapper
 from mapper import Fused, GemmMapping, Mapping
+from sim.energy import Actions
 from sim.registry import CASCADE_ENGINES, GROUP_STRATEGIES, UNIT_ENGINES
 from sim.result import EinsumResult, Result
 from workloads import Cascade, Einsum
@@ -47,7 +49,8 @@ def simulate_einsum(einsum: Einsum, arch: Architecture, mapping: Mapping) -> Ein
         raise SpecError(f"Einsum '{einsum.name}' is a contraction; give it role array2d",
                         *where)
     mapper.check_format(einsum, arch)
-    return _engine(arch, _unit_of(arch, mapping)).run(einsum, arch, mapping)
+    r = _engine(arch, _unit_of(arch, mapping)).run(einsum, arch, mapping)
+    return replace(r, energy_pj=Actions().merge(r.energy_pj).leakage(arch, r.cycles).pj)
 
 
 def best_mapping(einsum: Einsum, arch: Architecture, objective: str,

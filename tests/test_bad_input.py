@@ -98,7 +98,9 @@ def test_duplicate_key_in_an_arch_component(tiny, write_yaml):
     assert "      rows: 128\n" in DEFAULT_ARCH
     path = write_yaml(DEFAULT_ARCH.replace("      rows: 128\n", "      rows: 128\n      rows: 64\n"),
                       "a.yaml")
-    _bad(["run", tiny, "--arch", path], path, "duplicate key 'rows' (line 30 and line 31)")
+    line = DEFAULT_ARCH[:DEFAULT_ARCH.index("      rows: 128\n")].count("\n") + 1
+    _bad(["run", tiny, "--arch", path], path,
+         f"duplicate key 'rows' (line {line} and line {line + 1})")
 
 
 def test_yaml_merge_keys_may_be_overridden(write_yaml):

@@ -188,6 +188,7 @@ def simulate_pim(cascade: Cascade, arch: Architecture, mapping=None, objective: 
             energy.update(Actions().power(pim, pim.background_mw_per_channel * pim.channels, ac.ns,
                                           "background").pj)
         cycles = ch_cycles + asic_cycles
+        energy = Actions().merge(energy).leakage(arch, cycles, ck_ghz).pj
         m.now += cycles
         rows.append(EinsumResult(e.name, kind, unit, cycles, ch_cycles or asic_cycles, macs, ops,
                                  {unit: busy} if busy else {},

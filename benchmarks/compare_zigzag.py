@@ -8,8 +8,9 @@ it runs in a subprocess. Both tools get the same architecture: an R x C array of
 MACs (1.5 pJ each) at 1 GHz, the default preset's global buffer (8 MiB, 1024 B/cycle,
 12.5 pJ/B) and HBM2 (256 GB/s = 256 B/cycle, 3.9 pJ/bit). ZigZag also needs a register
 per PE and operand; those cost 0 pJ since our model has none. Each tool searches its
-own map space: ours the vectorized grid over dataflows, tiles and loop orders, then an
-exact simulation of the best three; ZigZag LOMA temporal mappings for an output-
+own map space: ours the vectorized grid over dataflows, tiles and loop orders, then
+exact simulations in order of the mapper's lower bounds until the best is proven (the
+best of the grid); ZigZag LOMA temporal mappings for an output-
 stationary (B,K unrolled) and a weight-stationary (C,K unrolled) spatial mapping, and
 we keep its better one. "mappings" counts what each tool scored.
 """

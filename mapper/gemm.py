@@ -2,10 +2,12 @@
 
 Every candidate (dataflow, tile sizes, loop order) is scored at once with numpy:
 exact DRAM traffic (each operand tile is re-fetched once per iteration of a loop
-that does not index it, outside its innermost indexing loop) and an estimate of
-cycles and energy from the uniform-fold form of sim/array2d.py. sim.simulate then
-runs the best few exactly. Which tilings are scored depends on the search method
-(mapper/search.py: grid, heuristic, random, exhaustive).
+that does not index it, outside its innermost indexing loop) and lower bounds on the
+exact engine's cycles and energy (sim/gemm_engine.py on sim/array2d.py and the tile
+pipeline of sim/pipeline.py; see _bounds, _fold_terms, _carry_stalls). sim.simulate
+then runs candidates in order of their bound until the best is at most the next bound.
+Which tilings are scored depends on the search method (mapper/search.py: grid,
+heuristic, random, exhaustive).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from yamlspec import SpecError
 from arch import Architecture
 from workloads import Einsum
 from mapper.mapping import DATAFLOW_DIMS, FEED_OPERANDS, GROUPS, GemmMapping
-from mapper.search import SearchOptions
+from mapper.search import OBJECTIVE_BOUNDS, Ranked, SearchOptions, leak_pj_per_cycle
 
 OPERANDS = {"A": ("B", "M", "K"), "W": ("B", "K", "N"), "O": ("B", "M", "N")}
 MAX_CANDIDATES_PER_GROUP = 12
@@ -96,15 +98,10 @@ def dram_traffic(problem: GemmProblem, order, counts) -> dict[str, np.ndarray]:
     return {"read": read + (visits - 1) * o_bytes, "write": visits * o_bytes}
 
 
-def _fold_steps(dataflow, R, C, F, L):
-    """Uniform-fold schedule length (sim/array2d.py), plus the read cycle."""
-    steps = (F - 1) * np.maximum(L, R) + L + R + C - 1 + 1
-    return steps + R if dataflow != "os" else steps
-
-
 def search(einsum: Einsum, arch: Architecture, objective: str = "latency",
-           keep: int = 3, options: SearchOptions | None = None) -> tuple[list[GemmMapping], int]:
-    """The `keep` best mappings by estimated objective, and how many were scored."""
+           keep: int = 3, options: SearchOptions | None = None) -> Ranked:
+    """Every mapping the method scores, ranked by a lower bound on the objective (the
+    heuristic steers by the bound of its `keep` best)."""
     options = options or SearchOptions()
     scorer = _Scorer(einsum, arch, objective)
     p, R, C = scorer.p, scorer.R, scorer.C
@@ -124,13 +121,13 @@ def search(einsum: Einsum, arch: Architecture, objective: str = "latency",
             best = _refine(scorer, best, keep, options.budget)
     elif options.method == "exhaustive":
         for dataflow, rows, _ in spaces:
-            best += scorer.score_grid(dataflow, rows, [full_tiles(p.size(g)) for g in GROUPS],
-                                      keep)
+            best += scorer.score_grid(dataflow, rows,
+                                      [space_tiles(p.size(g), R, C) for g in GROUPS], keep)
     else:  # random
         rng = np.random.default_rng(options.seed)
         per_space = max(1, (options.budget or 2000) // (len(spaces) * len(LOOP_ORDERS)))
         for dataflow, rows, _ in spaces:
-            full = [full_tiles(p.size(g)) for g in GROUPS]
+            full = [space_tiles(p.size(g), R, C) for g in GROUPS]
             t = {g: f[rng.integers(0, len(f), per_space)] for g, f in zip(GROUPS, full)}
             best += scorer.score(dataflow, rows, t, keep)
     if not best:
@@ -140,9 +137,7 @@ def search(einsum: Einsum, arch: Architecture, objective: str = "latency",
             f"{int(scorer.smallest_need):,} bytes of buffer for its smallest double-buffered "
             f"tiles, but '{glb.name}' holds {glb.capacity_bytes:,} bytes; enlarge the buffer "
             f"or use smaller tensors", arch.file or None, einsum.where or einsum.name)
-    best.sort(key=lambda sm: sm[0])
-    unique = list(dict.fromkeys(m for _, m in best))
-    return unique[:keep], scorer.scored
+    return scorer.ranked()
 
 
 LOOP_ORDERS = [("B", *inner) for inner in itertools.permutations(("M", "N", "K"))]
@@ -155,14 +150,20 @@ def full_tiles(size: int) -> np.ndarray:
     return np.unique(-(-size // np.arange(1, size + 1)))
 
 
-def _dominating(size: int, tile: int) -> int:
-    """The smallest tile size with the same tile count as `tile`."""
-    return -(-size // -(-size // tile))
+def space_tiles(size: int, rows: int, cols: int) -> np.ndarray:
+    """The tile sizes of one group in the full map space (exhaustive and random search):
+    every tile count's smallest tile (full_tiles), every multiple of either array side
+    (whole folds) and every power of two, so it holds every tile the grid and the
+    heuristic try."""
+    aligned = np.concatenate((np.arange(rows, size + 1, rows), np.arange(cols, size + 1, cols),
+                              1 << np.arange(int(size).bit_length())))
+    return np.union1d(full_tiles(size), aligned)
 
 
 def prune_dominated(size: int, tiles: list[int]) -> list[int]:
     """Of tile sizes giving the same tile count, keep the smallest: a larger one moves the
-    same DRAM traffic with more padded compute and more buffer."""
+    same DRAM traffic with more buffer (and, unless it aligns better to the array, more
+    compute); the grid's own pruning, so its map space is this list."""
     smallest: dict[int, int] = {}
     for t in tiles:
         count = -(-size // t)
@@ -200,7 +201,7 @@ def _zoom(scorer: "_Scorer", best, keep: int, limit: int, points: int = 8):
     for seed in _seeds(best, keep):
         lists = []
         for g in GROUPS:
-            full = full_tiles(p.size(g))
+            full = space_tiles(p.size(g), scorer.R, scorer.C)
             coarse = np.array(tile_candidates(p.size(g), 1, limit))
             i = int(np.searchsorted(coarse, seed.tile(g)))
             lo, hi = coarse[max(i - 1, 0)], coarse[min(i + 1, len(coarse) - 1)]
@@ -219,16 +220,14 @@ def _refine(scorer: "_Scorer", best, keep: int, budget: int | None):
     size), while the estimate improves and the budget lasts."""
     limit = scorer.scored + (budget or 3 * scorer.scored)  # default: 3x the grid
     p = scorer.p
-    full = {g: full_tiles(p.size(g)) for g in GROUPS}
+    full = {g: space_tiles(p.size(g), scorer.R, scorer.C) for g in GROUPS}
     seeds = _seeds(best, keep)
     steps = [(g, d) for g in GROUPS for d in (1, 2, 4, 8, -1, -2, -4, -8)]
     pairs = [((g, d), (h, e)) for i, g in enumerate(GROUPS) for h in GROUPS[i + 1:]
              for d in (1, 2, -1, -2) for e in (1, 2, -1, -2)]
     moves = [[s] for s in steps] + [list(pair) for pair in pairs]
     for start, current_score in seeds.items():
-        # each tile's index in the full list, as the smallest tile with its count
-        current = tuple(int(np.searchsorted(full[g], _dominating(p.size(g), start.tile(g))))
-                        for g in GROUPS)
+        current = tuple(int(np.searchsorted(full[g], start.tile(g))) for g in GROUPS)
         while scorer.scored < limit:
             nearby = set()
             for move in moves:
@@ -250,7 +249,8 @@ def _refine(scorer: "_Scorer", best, keep: int, budget: int | None):
 
 
 class _Scorer:
-    """Scores batches of tilings of one GEMM under every loop order (estimates)."""
+    """Scores batches of tilings of one GEMM under every loop order: lower bounds on the
+    exact engine's cycles and energy (see _bounds), kept for the final ranking."""
 
     def __init__(self, einsum: Einsum, arch: Architecture, objective: str):
         self.p = p = GemmProblem.of(einsum)
@@ -259,12 +259,16 @@ class _Scorer:
         self.capacity = glb.capacity_bytes
         self.bw_bits = glb.read_bytes_per_cycle * 8
         self.dram_bpc = arch.dram_bytes_per_cycle
-        self.e_dram, self.e_rd, self.e_wr = (dram.energy_pj("read_byte"),
-                                             glb.energy_pj("read_byte"),
-                                             glb.energy_pj("write_byte"))
+        self.prices = {"dram_read": dram.energy_pj("read_byte"),
+                       "dram_write": dram.energy_pj("write_byte"),
+                       "glb_read": glb.energy_pj("read_byte"),
+                       "glb_write": glb.energy_pj("write_byte"),
+                       "mac": _price(pe, "mac", p.fmt)}
+        self.leak = leak_pj_per_cycle(arch)
         self.objective = objective
         self.scored = 0
         self.smallest_need = math.inf
+        self.batches: list[tuple] = []  # (dataflow, rows, tiles, order index, cycles, pJ)
 
     def score_grid(self, dataflow, rows, lists, keep):
         """Every combination of the per-group tile lists, in chunks."""
@@ -277,66 +281,214 @@ class _Scorer:
             out += self.score(dataflow, rows, t, keep)
         return out
 
-    def score(self, dataflow, rows, t, keep, return_index=False):
+    def score(self, dataflow, rows, t, keep, return_index=False, orders=None):
         """The best `keep` (score, mapping) per loop order among tilings `t` (arrays
-        per group), best first; with return_index also each one's index in `t`."""
-        p, R, C = self.p, self.R, self.C
-        temporal, rdim, cdim = DATAFLOW_DIMS[(dataflow, rows)]
+        per group), best first, by the objective's bound; with return_index also each
+        one's index in `t`. Every candidate scored is kept for ranked()."""
+        p = self.p
         need = 2 * sum(_tile_bytes(p, op, t) for op in OPERANDS)  # all double-buffered
         self.smallest_need = min(self.smallest_need, float(need.min()))
         fits = np.flatnonzero(need <= self.capacity)
         if not fits.size:
             return []
-        t = {g: v[fits] for g, v in t.items()}
-        first_load = (_tile_bytes(p, "A", t) + _tile_bytes(p, "W", t)) / self.dram_bpc
+        t = {g: np.asarray(v)[fits].astype(np.int64) for g, v in t.items()}
         counts = {g: -(-p.size(g) // t[g]) for g in GROUPS}
-        tiles = np.prod([counts[g] for g in GROUPS], axis=0)
-        F = t["B"] * -(-t[rdim] // R) * -(-t[cdim] // C)
-        L = t[temporal]
-        rows_op, cols_op = FEED_OPERANDS[(dataflow, rows)]
-        step_need = (np.minimum(t[rdim], R) * p.bit(rows_op)
-                     + np.minimum(t[cdim], C) * p.bit(cols_op))
-        stretch = np.maximum(1.0, step_need / self.bw_bits)
-        compute = tiles * (_fold_steps(dataflow, R, C, F, L) + F * L * (stretch - 1))
-        glb_reads = _glb_reads(p, dataflow, rows, t, counts, R, C)
+        b = _bounds(p, dataflow, rows, t, self.R, self.C, self.bw_bits)
+        bpc = self.dram_bpc
+        first_load, last_write = np.ceil(b["first_load"] / bpc), np.ceil(b["last_write"] / bpc)
+        # DRAM idles after the second load until the first tile computes (the next
+        # transfer waits for it, sim/pipeline.py), and after the last load but one
+        # write-back until the last tile computes
+        start_idle = np.where(np.prod([counts[g] for g in GROUPS], axis=0) >= 3,
+                              np.maximum(0, b["first_compute"] - np.ceil(b["tile_bytes"] / bpc)),
+                              0)
         out = []
-        for order in LOOP_ORDERS:
+        for o, order in enumerate(LOOP_ORDERS):
+            if orders is not None and order not in orders:
+                continue
+            keep_mask = _canonical(o, counts) if orders is None else np.ones(counts["K"].shape, bool)
+            self.scored += keep_mask.size  # scored, though only one of equivalent orders is kept
+            if not keep_mask.any():
+                continue
             traffic = dram_traffic(p, order, counts)
-            moved = traffic["read"] + traffic["write"]
-            cycles = np.maximum(compute, moved / self.dram_bpc) + first_load
-            energy = (moved * self.e_dram + traffic["read"] * self.e_wr
-                      + traffic["write"] * self.e_rd + glb_reads * self.e_rd)
-            score = {"latency": cycles, "energy": energy + cycles * 1e-9,
-                     "edp": cycles * energy}[self.objective]
-            self.scored += score.size
-            for i in np.argsort(score, kind="stable")[:keep]:
+            read, write = traffic["read"], traffic["write"]
+            innermost_k = np.zeros(keep_mask.shape, dtype=bool)  # of the loops over 1+ tiles
+            for g in order:
+                innermost_k = np.where(counts[g] > 1, g == "K", innermost_k)
+            one_before_last = np.where(innermost_k, 0, np.ceil(b["out_bytes"] / bpc))
+            end_idle = np.maximum(0, b["last_compute"] - one_before_last)
+            # DRAM serves one transfer at a time (with the idle spans above); compute
+            # runs tile after tile between the first load and the last write-back; the
+            # last tile computes after every load
+            carries = _carry_stalls(order, counts, b, bpc)
+            cycles = np.maximum.reduce([np.ceil((read + write) / bpc) + start_idle + end_idle,
+                                        first_load + b["compute"] + carries + last_write,
+                                        np.ceil(read / bpc) + b["last_compute"] + last_write])
+            pr = self.prices
+            energy = (p.macs * pr["mac"] + read * pr["dram_read"] + write * pr["dram_write"]
+                      + (b["glb_read"] + write) * pr["glb_read"]
+                      + (b["glb_write"] + read) * pr["glb_write"]
+                      + self.leak * cycles)
+            energy = energy * (1 - 1e-9) * 1e-12  # J, below the engine's float sum
+            idx = np.flatnonzero(keep_mask)
+            self.batches.append((dataflow, rows, {g: t[g][idx] for g in GROUPS},
+                                 np.full(idx.size, o, dtype=np.int8), cycles[idx], energy[idx]))
+            score = OBJECTIVE_BOUNDS[self.objective](cycles[idx], energy[idx])[0]
+            for i in idx[np.argsort(score, kind="stable")[:keep]]:
                 m = GemmMapping(dataflow, rows, tuple((g, int(t[g][i])) for g in GROUPS), order)
-                out.append((float(score[i]), m, int(fits[i])))
+                out.append((float(OBJECTIVE_BOUNDS[self.objective](cycles[i], energy[i])[0]),
+                            m, int(fits[i])))
         out.sort(key=lambda smi: smi[0])
         return out if return_index else [(s, m) for s, m, _ in out]
+
+    def ranked(self) -> Ranked:
+        """Every candidate scored, in ascending order of the objective's bound."""
+        if not self.batches:
+            return Ranked([], lambda i: None, self.scored)
+        cycles = np.concatenate([b[4] for b in self.batches])
+        energy = np.concatenate([b[5] for b in self.batches])
+        orders = np.concatenate([b[3] for b in self.batches])
+        tiles = {g: np.concatenate([b[2][g] for b in self.batches]) for g in GROUPS}
+        starts = np.cumsum([0] + [b[4].size for b in self.batches])
+
+        def mapping(i: int) -> GemmMapping:
+            b = self.batches[int(np.searchsorted(starts, i, side="right")) - 1]
+            return GemmMapping(b[0], b[1], tuple((g, int(tiles[g][i])) for g in GROUPS),
+                               LOOP_ORDERS[int(orders[i])])
+
+        return Ranked(OBJECTIVE_BOUNDS[self.objective](cycles, energy), mapping, self.scored)
+
+
+def bounds_of(einsum: Einsum, arch: Architecture, m: GemmMapping) -> tuple[float, float]:
+    """The mapper's lower bounds (cycles, joules) on one mapping's exact cost."""
+    scorer = _Scorer(einsum, arch, "latency")
+    t = {g: np.array([min(m.tile(g), scorer.p.size(g))]) for g in GROUPS}
+    scorer.score(m.dataflow, m.rows, t, 1, orders=[m.loop_order])
+    return float(scorer.batches[0][4][0]), float(scorer.batches[0][5][0])
+
+
+def _price(component, action: str, fmt: str) -> float:
+    """A component's energy per action; 0 for a unit without that action (a bit-serial
+    array prices cycles, not MACs: its engine does not take the mapper's bounds)."""
+    try:
+        return component.energy_pj(action, fmt)
+    except KeyError:
+        return 0.0
+
+
+def _canonical(o: int, counts) -> np.ndarray:
+    """Which candidates keep loop order `o`: an order whose loops of more than one tile
+    come in the same relative order as in an earlier order runs identically to it."""
+    order = LOOP_ORDERS[o]
+    keep = np.ones(next(iter(counts.values())).shape, dtype=bool)
+    for earlier in LOOP_ORDERS[:o]:
+        same = np.ones_like(keep)
+        for g, h in itertools.combinations(GROUPS, 2):
+            if (order.index(g) < order.index(h)) != (earlier.index(g) < earlier.index(h)):
+                same = same & ~((counts[g] > 1) & (counts[h] > 1))
+        keep &= ~same
+    return keep
+
+
+def _fold_terms(p: GemmProblem, dataflow, rows, ext, R, C, bw_bits):
+    """Per tile of extents `ext` (arrays per group), as sim/gemm_engine.py runs it on
+    sim/array2d.py: a lower bound on its cycles (exact while the buffer port keeps up)
+    and the bits the array reads (fed operands; partial sums read back when the tile
+    is not the first of its K loop, or within it) and writes.
+
+    All folds of a tile have the same length L, so they start max(L, R) steps apart;
+    the stall is at least the lateness of the last vector fed (all the tile's bits
+    through the port) and at least the one cycle of read latency.
+    """
+    temporal, rdim, cdim = DATAFLOW_DIMS[(dataflow, rows)]
+    b0, b1 = (p.bit(op) for op in FEED_OPERANDS[(dataflow, rows)])
+    o = p.bit("O")
+    e_b, e_r, e_c, L = (np.maximum(ext[g], 1) for g in ("B", rdim, cdim, temporal))
+    n_r, n_c = -(-e_r // R), -(-e_c // C)
+    F = e_b * n_r * n_c
+    gap = np.maximum(L, R)
+    first = 0 if dataflow == "os" else R
+    steps = first + (F - 1) * gap + L + R + C - 1
+    sum_r, sum_c = e_b * n_c * e_r, e_b * n_r * e_c
+    if dataflow == "os":
+        fed = L * (b0 * sum_r + b1 * sum_c)
+        out_w = e_b * e_r * e_c * o
+        partial_first = np.zeros_like(out_w)
+    else:
+        fed = L * b0 * sum_r + b1 * e_b * e_r * e_c
+        out_w = L * o * sum_c
+        partial_first = L * o * e_b * (n_r - 1) * e_c
+    sigma_last = first + (F - 1) * gap + L - 1
+    cycles = steps + np.maximum(1, -(-fed // bw_bits) - sigma_last)
+    return cycles, fed, out_w, partial_first
+
+
+def _bounds(p: GemmProblem, dataflow, rows, t, R, C, bw_bits) -> dict[str, np.ndarray]:
+    """Summed over the tiles (each group's full tiles and its remainder tile): compute
+    cycles (lower bound) and the buffer bytes the array reads and writes (exact); the
+    first and the last tile's compute cycles (lower bounds); the bytes of the first
+    load and the last write-back (exact), of any load (at most) and any write-back."""
+    size = {g: p.size(g) for g in GROUPS}
+    full = {g: size[g] // t[g] for g in GROUPS}
+    rem = {g: size[g] % t[g] for g in GROUPS}
+    # the 16 classes at once (axis 0): each group at its full tile or its remainder
+    choice = np.array(list(itertools.product((False, True), repeat=len(GROUPS))))[:, :, None]
+    ext = {g: np.where(choice[:, k], rem[g], t[g]) for k, g in enumerate(GROUPS)}
+    count = np.prod([np.where(choice[:, k], rem[g] > 0, full[g]) for k, g in enumerate(GROUPS)],
+                    axis=0)
+    k_first = np.where(choice[:, GROUPS.index("K")], 0, count // np.maximum(full["K"], 1))
+    cycles, fed, out_w, partial_first = _fold_terms(p, dataflow, rows, ext, R, C, bw_bits)
+    compute = np.sum(count * cycles, axis=0)
+    glb_read = np.sum(count * fed + k_first * partial_first + (count - k_first) * out_w,
+                      axis=0) / 8
+    glb_write = np.sum(count * out_w, axis=0) / 8
+    last = {g: np.where(rem[g] > 0, rem[g], t[g]) for g in GROUPS}
+    out_bytes = _tile_bytes(p, "O", t)
+    full_cycles = _fold_terms(p, dataflow, rows, t, R, C, bw_bits)[0]
+    b0, b1 = (p.bit(op) for op in FEED_OPERANDS[(dataflow, rows)])
+    _, rdim, cdim = DATAFLOW_DIMS[(dataflow, rows)]
+    port_keeps_up = (np.minimum(t[rdim], R) * b0 + np.minimum(t[cdim], C) * b1) <= bw_bits
+    return {"smallest": {op: _tile_bytes(p, op, last) for op in OPERANDS},
+            # the most a tile computes: the full tile's cycles are exact when the buffer
+            # port keeps up (sim/array2d.py) and grow with the extents
+            "tile_max": np.where(port_keeps_up, full_cycles, np.inf),  # inf: no bound
+            "first_compute": full_cycles, "compute": compute, "glb_read": glb_read, "glb_write": glb_write,
+            "last_compute": _fold_terms(p, dataflow, rows, last, R, C, bw_bits)[0],
+            "first_load": _tile_bytes(p, "A", t) + _tile_bytes(p, "W", t),
+            "tile_bytes": _tile_bytes(p, "A", t) + _tile_bytes(p, "W", t) + out_bytes,
+            "out_bytes": out_bytes, "last_write": _tile_bytes(p, "O", last)}
+
+
+def _carry_stalls(order, counts, b, bpc) -> np.ndarray:
+    """Cycles the compute chain must wait at the steps where a loop other than the
+    innermost one (of those over 1+ tiles) advances: tile j computes only after tile
+    j-2's write-back and then tile j's load, both on DRAM after tile j-2 computed, so
+    the pair j-1, j takes at least wb(j-2) + load(j) + compute(j) instead of the two
+    computes (sim/pipeline.py). Such steps are at least two apart, so their waits add.
+    Loads and writes are taken at their smallest tile, tile j-1's compute at its most."""
+    multi = {g: counts[g] > 1 for g in GROUPS}
+    innermost_k = np.zeros(counts["K"].shape, dtype=bool)
+    for g in order:
+        innermost_k = np.where(multi[g], g == "K", innermost_k)
+    # a write-back after tile j-2 unless the innermost loop is K (j-2 and j-1 share O)
+    write = np.where(innermost_k, 0, b["smallest"]["O"])
+    total = np.zeros(counts["K"].shape)
+    outer = np.ones(counts["K"].shape, dtype=np.int64)
+    for pos, g in enumerate(order):
+        inner = order[pos:]
+        later = np.zeros_like(multi[g])  # some loop inside this one runs 1+ tiles
+        for h in order[pos + 1:]:
+            later = later | multi[h]
+        steps = np.where(later & multi[g], outer * counts[g] - outer, 0)
+        # operands indexed by a loop that changes at the step: this one and every inner
+        load = sum(np.where(np.logical_or.reduce([multi[h] for h in inner if h in OPERANDS[op]]
+                                                 or [np.zeros_like(multi[g])]),
+                            b["smallest"][op], 0) for op in ("A", "W"))
+        wait = np.ceil(write / bpc) + np.ceil(load / bpc) - b["tile_max"]
+        total = total + steps * np.maximum(0, wait)
+        outer = outer * counts[g]
+    return total
 
 
 def _tile_bytes(p: GemmProblem, op: str, t: dict) -> np.ndarray:
     return np.ceil(np.prod([t[g] for g in OPERANDS[op]], axis=0) * p.bit(op) / 8)
-
-
-def _glb_reads(p: GemmProblem, dataflow, rows, t, counts, R, C) -> np.ndarray:
-    """Bytes the array reads from the buffer (estimate: full-tile folds).
-
-    os: each operand is re-read once per fold of the group it does not carry;
-    ws/is: the stationary operand once per tile of the streamed group, the streamed
-    operand once per fold of the stationary one's other group; partial outputs are
-    read back once per extra fold (or tile) of K.
-    """
-    _, rdim, _ = DATAFLOW_DIMS[(dataflow, rows)]
-
-    def n_folds(g):
-        return counts[g] * -(-t[g] // (R if g == rdim else C))
-
-    size = {op: p.operand_bytes(op) for op in OPERANDS}
-    if dataflow == "os":
-        return size["A"] * n_folds("N") + size["W"] * n_folds("M") + size["O"] * (counts["K"] - 1)
-    partial = size["O"] * (n_folds("K") - 1)
-    if dataflow == "ws":
-        return size["W"] * counts["M"] + size["A"] * n_folds("N") + partial
-    return size["A"] * counts["N"] + size["W"] * n_folds("M") + partial

@@ -1,15 +1,17 @@
 """How hard the mapper searches, and a cache of searches already done.
 
-Search methods for a contraction (every method prunes dominated tilings: of two tile
-sizes giving the same tile count, the larger only adds padding and buffer space):
+Search methods for a contraction (each defines its map space; the simulator returns the
+best of it, proven by the mapper's lower bounds, see Ranked):
 
-- grid (default): up to 12 log-spaced tile sizes per GEMM group, aligned to the array;
-  every dataflow and loop order. `budget` shrinks the grid to fit.
+- grid (default): up to 12 log-spaced tile sizes per GEMM group, aligned to the array
+  (of two giving the same tile count, the smaller); every dataflow and loop order.
+  `budget` shrinks the grid to fit.
 - heuristic: the grid, then a finer grid around the best mapping of each dataflow, then
   a local search over the full list of tile sizes (one or two groups moved at a time)
   until nothing improves or `budget` more mappings are scored (default: 3x the grid).
 - random: `budget` mappings drawn uniformly from the full map space (default 2000).
-- exhaustive: the full map space (every non-dominated tile size of every group).
+- exhaustive: the full map space (per group, every tile count's smallest tile, every
+  multiple of an array side and every power of two), which holds every other method's.
 
 The cache is keyed by (Einsum signature, whole architecture, objective, keep, options),
 so identical Einsum shapes reuse one search across layers, cascades and sweep points
@@ -19,7 +21,10 @@ run in the same process.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+
+import numpy as np
 
 METHODS = ("grid", "heuristic", "random", "exhaustive")
 CACHE_LIMIT = 20_000
@@ -36,6 +41,58 @@ class SearchOptions:
             raise ValueError(f"unknown search method '{self.method}' (known: {', '.join(METHODS)})")
         if self.budget is not None and self.budget < 1:
             raise ValueError("search budget must be a positive number of mappings")
+
+
+# Lower bounds on the key sim.simulate.OBJECTIVE_KEYS ranks exact results by, from
+# bounds on (cycles, joules): a result's key is at least its bound's, element by element.
+OBJECTIVE_BOUNDS: dict[str, Callable] = {
+    "latency": lambda cycles, energy: (cycles, energy),
+    "energy": lambda cycles, energy: (energy, cycles),
+    "edp": lambda cycles, energy: (cycles * energy,),
+}
+
+
+def leak_pj_per_cycle(arch) -> float:
+    """Static energy per cycle the simulator adds to every Einsum (sim.energy.Actions.
+    leakage); 0 for an architecture without leak powers."""
+    if not getattr(arch, "leakage", False):
+        return 0.0
+    return sum(getattr(c, "leak_mw", 0.0) for c in arch.components) / arch.clock_ghz
+
+
+class Ranked:
+    """Candidate mappings of one Einsum in ascending order of a lower bound on the
+    objective key (ties: the order they were scored in). Iterating yields (bound,
+    mapping); the simulator stops once its best exact key is at most the next bound,
+    since every later candidate's exact key is at least its own bound."""
+
+    FIRST = 64  # candidates ordered in the first pass; each further pass 8x more
+
+    def __init__(self, bounds: tuple[np.ndarray, ...], mapping: Callable[[int], object],
+                 scored: int):
+        self.bounds = tuple(np.asarray(b, dtype=float) for b in bounds)
+        self.mapping = mapping
+        self.scored = scored
+
+    def __len__(self) -> int:
+        return len(self.bounds[0]) if self.bounds else 0
+
+    def __iter__(self) -> Iterator[tuple[tuple[float, ...], object]]:
+        n, done, k = len(self), 0, self.FIRST
+        seen = set()
+        while done < n:
+            primary = self.bounds[0]
+            if k >= n:
+                chosen = np.arange(n)
+            else:  # every candidate whose primary bound is within the k smallest
+                chosen = np.flatnonzero(primary <= np.partition(primary, k - 1)[k - 1])
+            chosen = chosen[np.lexsort([b[chosen] for b in reversed(self.bounds)])]
+            for i in chosen[done:]:
+                m = self.mapping(int(i))
+                if m not in seen:  # a search may score a tiling twice
+                    seen.add(m)
+                    yield tuple(float(b[i]) for b in self.bounds), m
+            done, k = len(chosen), k * 8
 
 
 class SearchCache:

@@ -49,7 +49,7 @@ def check_fits(einsum: Einsum, arch: Architecture, m: GemmMapping, p: GemmProble
                         file if m.source else einsum.source or file, where)
 
 
-@unit_engine("array2d")
+@unit_engine("array2d", bounded=True)
 def run_gemm(einsum: Einsum, arch: Architecture, m: GemmMapping) -> EinsumResult:
     p = GemmProblem.of(einsum)
     check_fits(einsum, arch, m, p)

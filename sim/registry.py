@@ -24,6 +24,9 @@ from yamlspec import Registry
 class UnitEngine:
     run: Callable            # (einsum, arch, mapping) -> EinsumResult
     compulsory_dram_bytes: Callable | None = None  # (cascade, arch) -> int
+    # the mapper's bounds (mapper.search.Ranked) are lower bounds on this engine's cost,
+    # so the search simulates until they prove its best; otherwise the best few by bound
+    bounded: bool = False
 
 
 UNIT_ENGINES: Registry[UnitEngine] = Registry("unit engine for component class", "engines")
@@ -31,10 +34,12 @@ CASCADE_ENGINES: Registry[Callable] = Registry("cascade engine for component cla
 GROUP_STRATEGIES: Registry[Callable] = Registry("fused-group strategy", "engines")
 
 
-def unit_engine(component_class: str, compulsory_dram_bytes: Callable | None = None):
-    """Register the decorated run(einsum, arch, mapping) as the engine of a unit class."""
+def unit_engine(component_class: str, compulsory_dram_bytes: Callable | None = None,
+                bounded: bool = False):
+    """Register the decorated run(einsum, arch, mapping) as the engine of a unit class;
+    `bounded`: the mapper's lower bounds hold for it (tests/test_mapper_bounds.py)."""
     def wrap(run):
-        UNIT_ENGINES.register(component_class, UnitEngine(run, compulsory_dram_bytes))
+        UNIT_ENGINES.register(component_class, UnitEngine(run, compulsory_dram_bytes, bounded))
         return run
     return wrap
 

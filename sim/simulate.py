@@ -9,7 +9,7 @@ the unit engine registered for its unit's component class, one after another.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from yamlspec import SpecError
 from arch import Architecture
@@ -53,13 +53,47 @@ def simulate_einsum(einsum: Einsum, arch: Architecture, mapping: Mapping) -> Ein
     return replace(r, energy_pj=Actions().merge(r.energy_pj).leakage(arch, r.cycles).pj)
 
 
+@dataclass(frozen=True)
+class Search:
+    """How best_mapping chose one Einsum's mapping: the best exact result, how many
+    mappings the mapper scored, every candidate simulated with its bound (in bound
+    order), and the next candidate's bound that stopped the search (None: no candidate
+    was left, or the unit's engine takes no bounds and only the best `keep` ran)."""
+
+    result: EinsumResult
+    scored: int
+    tried: tuple[tuple[tuple[float, ...], EinsumResult], ...]
+    stop: tuple[float, ...] | None
+    bounded: bool  # the engine takes the bounds, so `result` is the best of the space
+
+
 def best_mapping(einsum: Einsum, arch: Architecture, objective: str,
-                 keep: int = 3, search: "mapper.SearchOptions | None" = None
-                 ) -> tuple[EinsumResult, int]:
-    """Simulate the mapper's best few candidates exactly and keep the best."""
-    cands, scored = mapper.candidates(einsum, arch, objective, keep, options=search)
-    results = [simulate_einsum(einsum, arch, m) for m in cands]
-    return min(results, key=OBJECTIVE_KEYS[objective]), scored
+                 keep: int = 3, search: "mapper.SearchOptions | None" = None) -> Search:
+    """Simulate the mapper's candidates in order of their lower bound until the best
+    exact key is at most the next bound (no later candidate can beat it): the best of
+    the map space searched. For an engine the bounds do not hold for, the best `keep`."""
+    options = search or mapper.SearchOptions()
+    mapper.check_format(einsum, arch)  # before the cache: its key holds widths, not formats
+    cache_key = mapper.CACHE.key(einsum, arch, objective, "exact", options)
+    found = mapper.CACHE.get(cache_key)
+    if found is not None:
+        return found
+    rank = OBJECTIVE_KEYS[objective]
+    unit = arch.array2d if einsum.is_contraction else arch.array1d
+    bounded = _engine(arch, unit).bounded
+    ranked = mapper.ranked(einsum, arch, objective, options)
+    best, tried, stop = None, [], None
+    for bound, m in ranked:
+        if best is not None and (rank(best) <= bound if bounded else len(tried) >= keep):
+            stop = bound if bounded else None
+            break
+        result = simulate_einsum(einsum, arch, m)
+        tried.append((bound, result))
+        if best is None or rank(result) < rank(best):
+            best = result
+    found = Search(best, ranked.scored, tuple(tried), stop, bounded)
+    mapper.CACHE.put(cache_key, found)
+    return found
 
 
 def simulate(cascade: Cascade, arch: Architecture,
@@ -85,6 +119,42 @@ def simulate(cascade: Cascade, arch: Architecture,
     return _per_einsum(cascade, arch, dict(mapping or {}), objective, progress, search)
 
 
+def _cascade_edp(searched, cache, uses, arch, search) -> dict[tuple, EinsumResult]:
+    """The cascade's cycles x energy is not a sum over Einsums, so the best EDP of each
+    alone need not give the best product. Choose among every result the latency, energy
+    and EDP searches simulated for each Einsum: the choice minimizing cycles + w x energy
+    for each, with w = total cycles / total energy (where the product's gradient points)
+    iterated from the per-Einsum EDP choice, and the all-latency and all-energy choices
+    (lambda -> 0 and -> infinity); keep the least product. So `edp` never ends above the
+    EDP of `latency` or `energy`."""
+    options = {}
+    for key, e in searched.items():
+        found = [best_mapping(e, arch, obj, search=search) for obj in ("latency", "energy")]
+        tried = [r for f in found for _, r in f.tried]
+        tried += [r for _, r in best_mapping(e, arch, "edp", search=search).tried]
+        options[key] = (tried, found[0].result, found[1].result)
+    fixed_c = sum(n * cache[k].cycles for k, n in uses.items() if k not in searched)
+    fixed_e = sum(n * cache[k].energy_j for k, n in uses.items() if k not in searched)
+
+    def product(choice):
+        c = fixed_c + sum(uses[k] * r.cycles for k, r in choice.items())
+        e = fixed_e + sum(uses[k] * r.energy_j for k, r in choice.items())
+        return c * e, c, e
+
+    choices = [{k: cache[k] for k in searched},
+               {k: o[1] for k, o in options.items()}, {k: o[2] for k, o in options.items()}]
+    _, c, e = product(choices[0])
+    for _ in range(8):
+        w = c / e if e else 0.0
+        choice = {k: min(o[0], key=lambda r: (r.cycles + w * r.energy_j, r.energy_j))
+                  for k, o in options.items()}
+        if choice in choices:
+            break
+        choices.append(choice)
+        _, c, e = product(choice)
+    return min(choices, key=lambda ch: product(ch)[0])
+
+
 def _per_einsum(cascade, arch, mapping, objective, progress, search) -> Result:
     names = {e.name for e in cascade.einsums}
     unknown = sorted(set(mapping) - names)
@@ -93,20 +163,26 @@ def _per_einsum(cascade, arch, mapping, objective, progress, search) -> Result:
         raise SpecError(f"the mapping names Einsums {unknown[:5]} that are not in workload "
                         f"'{cascade.name}'", source, f"mappings.{unknown[0]}")
     cache: dict[tuple, EinsumResult] = {}
-    rows: list[EinsumResult] = []
+    searched: dict[tuple, Einsum] = {}  # the Einsums the mapper chose for
+    uses: dict[tuple, int] = {}
     scored = 0
     for i, e in enumerate(cascade.einsums):
         given = mapping.get(e.name)
         key = (e.signature(), given)
+        uses[key] = uses.get(key, 0) + 1
         if key not in cache:
             if given is not None:
                 cache[key] = simulate_einsum(e, arch, given)
             else:
-                cache[key], n = best_mapping(e, arch, objective, search=search)
-                scored += n
-        rows.append(cache[key].renamed(e.name))
+                found = best_mapping(e, arch, objective, search=search)
+                cache[key] = found.result
+                searched[key] = e
+                scored += found.scored
         if progress:
             progress(i + 1, len(cascade.einsums))
+    if objective == "edp" and searched:
+        cache.update(_cascade_edp(searched, cache, uses, arch, search))
+    rows = [cache[(e.signature(), mapping.get(e.name))].renamed(e.name) for e in cascade.einsums]
     units = {arch.array2d.name: arch.array2d.pes, arch.array1d.name: arch.array1d.lanes}
     meta = {**cascade.meta, "objective": objective, "mappings_scored": scored,
             "distinct_einsums": len(cache)}

@@ -79,7 +79,7 @@ def _iterative(iterative, cascade: Cascade, file: str) -> dict:
         where = f"workload.iterative.carry.{key}"
         if not (isinstance(pair, list) and len(pair) == 2):
             raise SpecError("expected [SOURCE_TENSOR, initial value]", file, where)
-        if key not in names or pair[0] not in names:
+        if key not in names or not isinstance(pair[0], str) or pair[0] not in names:
             raise SpecError(f"carried tensor {key} <- {pair[0]} names an unknown tensor",
                             file, where)
         try:
@@ -87,8 +87,8 @@ def _iterative(iterative, cascade: Cascade, file: str) -> dict:
         except (TypeError, ValueError):
             raise SpecError(f"initial value {pair[1]!r} is not a number", file, where) from None
     finals = iterative.get("final", {})
-    if not isinstance(finals, dict) or any(k not in names or v not in names
-                                           for k, v in finals.items()):
+    if not isinstance(finals, dict) or any(k not in names or not isinstance(v, str)
+                                           or v not in names for k, v in finals.items()):
         raise SpecError("expected {FINAL_TENSOR: SOURCE_TENSOR} naming known tensors",
                         file, "workload.iterative.final")
     return iterative

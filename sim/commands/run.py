@@ -8,7 +8,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from yamlspec import COMMANDS, check_writable
+from yamlspec import COMMANDS, SpecError, check_writable
 
 console = Console()
 
@@ -28,7 +28,11 @@ console = Console()
               help="Write the mapping of every Einsum to this YAML file.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the result as JSON instead of a summary.")
-def run(workload, arch_name, objective, mapping_file, save_mapping, as_json):
+@click.option("--explain", "explain", default=None, metavar="EINSUM",
+              help="Also print how the mapper chose EINSUM's mapping: the candidates "
+                   "simulated, their lower bounds and exact costs, and the bound that "
+                   "stopped the search.")
+def run(workload, arch_name, objective, mapping_file, save_mapping, as_json, explain):
     """Simulate WORKLOAD (a YAML file, e.g. workloads/gpt2.yaml) and print a summary."""
     import arch
     import mapper
@@ -41,6 +45,9 @@ def run(workload, arch_name, objective, mapping_file, save_mapping, as_json):
     cascade = workloads.load(workload)
     architecture = arch.load(arch_name)
     fixed = mapper.load_mappings(mapping_file) if mapping_file else None
+    if explain is not None and explain not in {e.name for e in cascade.einsums}:
+        raise SpecError(f"--explain names Einsum '{explain}', which is not in workload "
+                        f"'{cascade.name}'", workload, "einsums")
     if as_json:
         result = simulate(cascade, architecture, fixed, objective)
     else:
@@ -54,6 +61,59 @@ def run(workload, arch_name, objective, mapping_file, save_mapping, as_json):
     _summary(result, time.perf_counter() - start)
     if save_mapping:
         console.print(f"mapping written to {save_mapping}")
+    if explain is not None:
+        _explain(cascade, architecture, fixed or {}, objective, explain, result)
+
+
+def _explain(cascade, architecture, fixed, objective, name, result):
+    """The candidates best_mapping simulated for one Einsum, in bound order."""
+    from sim.simulate import OBJECTIVE_KEYS, best_mapping
+
+    einsum = next(e for e in cascade.einsums if e.name == name)
+    chosen = next(e for e in result.einsums if e.name == name).mapping
+    if name in fixed:
+        console.print(f"{name}: mapping fixed by --mapping ({chosen.describe()}); not searched")
+        return
+    if "engine" in result.meta:  # a whole-cascade engine (PIM, roofline) maps on its own
+        console.print(f"{name}: mapped by the {result.meta['engine']} engine, not the search")
+        return
+    found = best_mapping(einsum, architecture, objective)
+    key = OBJECTIVE_KEYS[objective]
+    fields = {"latency": ("cycles", "J"), "energy": ("J", "cycles"), "edp": ("cycles x J",)}[objective]
+    table = Table(title=f"{name}: {found.scored:,} mappings scored, {len(found.tried)} simulated "
+                        f"in order of their lower bound (objective {objective})",
+                  title_justify="left")
+    for col in ("#", "mapping", *(f"bound {f}" for f in fields), "cycles", "energy J", ""):
+        table.add_column(col, justify="left" if col in ("mapping", "") else "right",
+                         no_wrap=True)
+    best = key(found.result)
+    shown = sorted(found.tried, key=lambda br: key(br[1]))[:TOP]  # the best first
+    for bound, r in shown:
+        table.add_row(str(found.tried.index((bound, r)) + 1), r.mapping.describe(),
+                      *(f"{b:.6g}" for b in bound), f"{r.cycles:,}", f"{r.energy_j:.6g}",
+                      "chosen" if r is found.result else "")
+    Console(width=max(console.width, 150)).print(table)
+    if len(found.tried) > TOP:
+        console.print(f"(the best {TOP} of the {len(found.tried)} simulated; # is the order "
+                      f"of their bounds)")
+    if found.stop is not None:
+        console.print(f"stopped: the next candidate's bound {_fmt(found.stop)} is at least the "
+                      f"best exact {_fmt(best)}, and every later bound is at least that")
+    elif not found.bounded:
+        console.print("simulated the best few by bound: this unit's engine does not take the "
+                      "mapper's bounds")
+    else:
+        console.print("every candidate was simulated")
+    if objective == "edp" and chosen != found.result.mapping:
+        console.print(f"the cascade's EDP chose {chosen.describe()} instead (the product of "
+                      f"total cycles and energy is not a sum over Einsums)")
+
+
+TOP = 10  # candidates --explain lists
+
+
+def _fmt(key) -> str:
+    return "(" + ", ".join(f"{v:.6g}" for v in key) + ")"
 
 
 def _summary(result, wall: float):

@@ -32,6 +32,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from yamlspec import SpecError, from_pydantic, read_yaml
+from yamlspec.limits import MAX_YAML_VALUES
 
 Number = int | float
 Value = int | float | str | bool
@@ -60,6 +61,9 @@ class Range(_Strict):
             raise ValueError("'step' must be positive and is for linear ranges (use 'num' for log)")
         if self.scale == "log" and min(self.start, self.stop) <= 0:
             raise ValueError("a log range needs positive start and stop")
+        count = self.num if self.num is not None else (self.stop - self.start) / self.step + 1
+        if count > MAX_YAML_VALUES:  # each value is a sweep point: none needs more
+            raise ValueError(f"a range of more than {MAX_YAML_VALUES:,} values")
         return self
 
     def values(self) -> list[Number]:

@@ -1,0 +1,280 @@
+"""The mapper's bounds and the search they make provable (issue 14).
+
+- The mapper's lower bounds (mapper.gemm, mapper.vector) are never above the engines'
+  exact cycles and energy, on randomized shapes, tilings, loop orders, chunks and
+  architectures: so sim.simulate.best_mapping, which simulates candidates in bound
+  order until its best is at most the next bound, returns the best of the map space.
+- Invariants of the search on randomized workloads and architectures: more buffer,
+  DRAM bandwidth or vector lanes never give a worse best latency; the mapping found for
+  each objective is at least as good on it as the one found for any other objective;
+  a mapping found elsewhere (another objective, a smaller buffer), given fixed, never
+  beats the search on its objective.
+Default runs: about 300 examples in all; `pytest -m slow`: over 2,000.
+"""
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import arch
+import mapper
+import workloads
+from mapper import gemm as mgemm
+from mapper import vector as mvector
+from mapper.mapping import DATAFLOW_DIMS, GemmMapping, VectorMapping
+from sim import simulate, simulate_einsum
+from sim.pipeline import run_pipeline
+from sim.simulate import OBJECTIVE_KEYS, best_mapping
+from workloads import CascadeBuilder
+from yamlspec import SpecError
+
+SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+OBJECTIVES = tuple(OBJECTIVE_KEYS)
+
+
+@st.composite
+def machines(draw):
+    """A small default-preset machine: array side, buffer, port, DRAM and lanes drawn."""
+    changes = {"PE2D.rows": draw(st.sampled_from([4, 8, 16])),
+               "PE2D.cols": draw(st.sampled_from([4, 8, 16])),
+               "GLB.capacity_kib": draw(st.sampled_from([4, 16, 64, 256])),
+               "GLB.read_bytes_per_cycle": draw(st.sampled_from([4, 16, 64, 1024])),
+               "DRAM.bandwidth_gb_s": draw(st.sampled_from([4, 32, 256])),
+               "VEC.lanes": draw(st.sampled_from([4, 16, 48, 128]))}
+    return changes
+
+
+@st.composite
+def workloads_(draw):
+    """A GEMM (batched or not) feeding a vector Einsum, with drawn sizes."""
+    ranks = {r: draw(st.integers(1, hi)) for r, hi in
+             (("b", 3), ("m", 96), ("k", 96), ("n", 96))}
+    builder = CascadeBuilder("w", ranks)
+    builder.add("C[b,m,n] = A[b,m,k] * W[b,k,n]")
+    builder.add(draw(st.sampled_from(["S[b,m,n] = exp(C[b,m,n])", "S[b,m] = C[b,m,n]",
+                                      "S[b,m,n] = C[b,m,n] * C[b,m,n] + C[b,m,n]"])))
+    return builder.build()
+
+
+def build(changes: dict):
+    return arch.load().with_changes(**changes)
+
+
+def key(result, objective):
+    return OBJECTIVE_KEYS[objective](result)
+
+
+# --- bounds below the exact engines ---------------------------------------------------
+
+def check_gemm_bounds(examples):
+    @settings(max_examples=examples, **SETTINGS)
+    @given(machines(), workloads_(), st.data())
+    def run(changes, cascade, data):
+        a = build(changes)
+        e = cascade.einsums[0]
+        p = mapper.GemmProblem.of(e)
+        df, rows = data.draw(st.sampled_from(sorted(DATAFLOW_DIMS)))
+        tiles = tuple((g, data.draw(st.integers(1, p.size(g)))) for g in ("B", "M", "N", "K"))
+        m = GemmMapping(df, rows, tiles, ("B", *data.draw(st.permutations(["M", "N", "K"]))))
+        try:
+            exact = simulate_einsum(e, a, m)
+        except SpecError:  # tiles that do not fit
+            return
+        cycles, energy = mgemm.bounds_of(e, a, m)
+        assert cycles <= exact.cycles and energy <= exact.energy_j
+    run()
+
+
+def check_vector_bounds(examples):
+    @settings(max_examples=examples, **SETTINGS)
+    @given(machines(), workloads_(), st.data())
+    def run(changes, cascade, data):
+        a = build(changes)
+        e = cascade.einsums[1]
+        m = VectorMapping(data.draw(st.integers(1, e.output_points)))
+        try:
+            exact = simulate_einsum(e, a, m)
+        except SpecError:
+            return
+        cycles, energy = mvector.bounds_of(e, a, m)
+        assert cycles <= exact.cycles and energy <= exact.energy_j
+    run()
+
+
+def test_gemm_bounds_are_below_the_engine():
+    check_gemm_bounds(150)
+
+
+def test_vector_bounds_are_below_the_engine():
+    check_vector_bounds(60)
+
+
+@pytest.mark.slow
+def test_bounds_are_below_the_engines_many():
+    check_gemm_bounds(1500)
+    check_vector_bounds(500)
+
+
+def test_bound_is_exact_where_the_pipeline_has_no_stall():
+    """A tight bound, not just a valid one: a one-tile GEMM whose buffer port keeps up
+    costs exactly load + compute + write-back, and the bound says so."""
+    a = arch.load().with_changes(**{"PE2D.rows": 8, "PE2D.cols": 8})
+    builder = CascadeBuilder("g", {"m": 40, "k": 24, "n": 16})
+    builder.add("C[m,n] = A[m,k] * W[k,n]")
+    e = builder.build().einsums[0]
+    m = GemmMapping("os", "M", (("B", 1), ("M", 40), ("N", 16), ("K", 24)), ("B", "M", "N", "K"))
+    assert mgemm.bounds_of(e, a, m)[0] == simulate_einsum(e, a, m).cycles
+
+
+def test_search_stops_at_a_bound_it_cannot_beat():
+    """The search simulates in bound order and stops at the first bound its best does
+    not exceed; every candidate it skipped has a bound at least that."""
+    a = arch.load().with_changes(**{"GLB.capacity_kib": 256})
+    builder = CascadeBuilder("g", {"m": 512, "k": 384, "n": 640})
+    builder.add("C[m,n] = A[m,k] * W[k,n]")
+    e = builder.build().einsums[0]
+    mapper.CACHE.clear()
+    found = best_mapping(e, a, "latency")
+    bounds = [b for b, _ in found.tried]
+    assert bounds == sorted(bounds) and found.stop is not None
+    assert key(found.result, "latency") <= found.stop
+    assert all(b <= found.stop for b in bounds)
+    assert all(key(found.result, "latency") <= key(r, "latency") for _, r in found.tried)
+    rest = [b for b, _ in mapper.ranked(e, a, "latency")][len(found.tried):]
+    assert rest and min(rest) >= found.stop
+
+
+# --- invariants of the search ---------------------------------------------------------
+
+MORE = {"GLB.capacity_kib": 4, "DRAM.bandwidth_gb_s": 4, "VEC.lanes": 2}
+
+
+def check_more_hardware(examples):
+    @settings(max_examples=examples, **SETTINGS)
+    @given(machines(), workloads_(), st.sampled_from(sorted(MORE)))
+    def run(changes, cascade, field):
+        small = build(changes)
+        big = build({**changes, field: changes[field] * MORE[field]})
+        try:
+            before = simulate(cascade, small)
+        except SpecError:  # nothing fits the smaller buffer
+            return
+        after = simulate(cascade, big)
+        for x, y in zip(before.einsums, after.einsums):
+            assert y.cycles <= x.cycles, (field, x.name, x.mapping, y.mapping)
+    run()
+
+
+def check_objectives(examples):
+    @settings(max_examples=examples, **SETTINGS)
+    @given(machines(), workloads_())
+    def run(changes, cascade):
+        a = build(changes)
+        try:
+            found = {o: simulate(cascade, a, objective=o) for o in OBJECTIVES}
+        except SpecError:
+            return
+        for i, e in enumerate(cascade.einsums):
+            for o in ("latency", "energy"):  # each Einsum its own best
+                for other in OBJECTIVES:
+                    assert key(found[o].einsums[i], o) <= key(found[other].einsums[i], o)
+        totals = {o: (r.cycles, r.energy_j) for o, r in found.items()}
+        assert totals["latency"][0] == min(c for c, _ in totals.values())
+        assert totals["energy"][1] == min(e for _, e in totals.values())
+        edp = {o: c * e for o, (c, e) in totals.items()}
+        assert edp["edp"] <= min(edp.values()) * (1 + 1e-12)  # sums in another order
+    run()
+
+
+def check_fixed_mappings(examples):
+    """Mappings the search found for another objective or a smaller buffer, given as
+    fixed mappings, never beat the search on its own objective: Einsum by Einsum (the
+    search's own key; EDP each Einsum's), and the cascade's total for latency and energy
+    (sums of the Einsums'; a cascade's EDP is a product, see sim.simulate._cascade_edp)."""
+    @settings(max_examples=examples, **SETTINGS)
+    @given(machines(), workloads_(), st.sampled_from(OBJECTIVES), st.sampled_from(OBJECTIVES))
+    def run(changes, cascade, objective, other):
+        big = build({**changes, "GLB.capacity_kib": changes["GLB.capacity_kib"] * 4})
+        try:
+            elsewhere = simulate(cascade, build(changes), objective=other)
+        except SpecError:
+            return
+        fixed = {e.name: e.mapping for e in elsewhere.einsums}
+        for e in cascade.einsums:
+            searched = best_mapping(e, big, objective).result
+            assert key(searched, objective) <= key(simulate_einsum(e, big, fixed[e.name]),
+                                                   objective)
+        if objective != "edp":
+            ours = simulate(cascade, big, objective=objective)
+            given_ = simulate(cascade, big, fixed, objective=objective)
+            rank = {"latency": lambda r: (r.cycles, r.energy_j),
+                    "energy": lambda r: (r.energy_j, r.cycles)}[objective]
+            assert rank(ours) <= rank(given_)
+    run()
+
+
+def test_more_hardware_never_slower():
+    check_more_hardware(40)
+
+
+def test_each_objective_is_best_on_itself():
+    check_objectives(25)
+
+
+def test_fixed_mappings_never_beat_the_search():
+    check_fixed_mappings(25)
+
+
+@pytest.mark.slow
+def test_search_invariants_many():
+    check_more_hardware(400)
+    check_objectives(200)
+    check_fixed_mappings(200)
+
+
+# --- the issue's reproductions on shipped workloads and presets ------------------------
+
+def test_gpt2_prefill_never_slower_with_more_buffer():
+    cascade = workloads.load("workloads/gpt2.yaml")
+    cycles = [simulate(cascade, arch.load().with_changes(**{"GLB.capacity_kib": mib * 1024}))
+              .cycles for mib in (2, 8, 16, 32)]
+    assert cycles == sorted(cycles, reverse=True)
+
+
+@pytest.mark.parametrize("preset", ["default", "bitmod", "pim-gpt"])
+def test_each_objective_wins_its_own_total_on_gpt2(preset):
+    """latency gives the least cycles, energy the least energy, edp the least product
+    (where the preset's engine maps by objective; PIM maps on its own: all equal)."""
+    cascade = workloads.load("workloads/gpt2.yaml")
+    a = arch.load(preset)
+    runs = {o: simulate(cascade, a, objective=o) for o in OBJECTIVES}
+    cycles = {o: r.cycles for o, r in runs.items()}
+    energy = {o: r.energy_j for o, r in runs.items()}
+    assert cycles["latency"] == min(cycles.values())
+    assert energy["energy"] == min(energy.values())
+    edp = {o: cycles[o] * energy[o] for o in OBJECTIVES}
+    assert edp["edp"] <= min(edp.values()) * (1 + 1e-12)
+
+
+def test_steady_pipeline_fast_forward_is_exact():
+    """The pipeline skips runs of identical chunks; stepping through every one agrees."""
+    @settings(max_examples=150, **SETTINGS)
+    @given(st.integers(1, 400), st.lists(st.integers(0, 300), min_size=6, max_size=6),
+           st.sampled_from([0.5, 1.0, 3.0, 64.0]))
+    def run(n, v, bw):
+        load, compute, write = [v[0]] * n, [v[1] + 1] * n, [v[2] + 1] * n
+        load[0], load[-1], compute[-1], write[-1] = v[3], v[4], v[5] + 1, v[2] + 2
+        fast = run_pipeline(load, compute, write, list(range(n)), bw)
+        assert fast == run_pipeline(load, compute, write, list(range(n)), bw, fast=False)
+    run()
+
+
+def test_explain_lists_candidates_and_the_stopping_bound():
+    from click.testing import CliRunner
+    from sim.cli import main
+    out = CliRunner().invoke(main, ["run", "workloads/attention.yaml", "--explain", "QK"])
+    assert out.exit_code == 0, out.output
+    assert "simulated in order of their lower bound" in out.output
+    assert "chosen" in out.output and "stopped: the next candidate's bound" in out.output
+    bad = CliRunner().invoke(main, ["run", "workloads/attention.yaml", "--explain", "nope"])
+    assert bad.exit_code == 2 and "nope" in bad.output

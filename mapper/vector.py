@@ -37,10 +37,14 @@ def lane_cycles(out_points, reduce_len: int, cpp: int, lanes: int):
     return -(-out_points // lanes) * reduce_len * cpp
 
 
+DENSE_CHUNKS = 4096  # every chunk up to this many points: the partial rounds of any lane count
+
+
 def chunk_sizes(out_points: int) -> np.ndarray:
-    """The chunk sizes searched: {1, 3, 5} x 2^k (whole rounds of any lane count of that
-    form), the tensor split into 2^j near-equal chunks, and the whole tensor."""
-    sizes = {out_points}
+    """The chunk sizes searched: every size up to DENSE_CHUNKS (so when few points fit,
+    the most that fit is a choice), {1, 3, 5} x 2^k (whole rounds of any lane count of
+    that form), the tensor split into 2^j near-equal chunks, and the whole tensor."""
+    sizes = set(range(1, min(out_points, DENSE_CHUNKS) + 1)) | {out_points}
     k = 1
     while k < out_points:
         sizes.update(x for x in (k, 3 * k, 5 * k, -(-out_points // k)) if x < out_points)

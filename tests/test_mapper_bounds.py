@@ -278,3 +278,27 @@ def test_explain_lists_candidates_and_the_stopping_bound():
     assert "chosen" in out.output and "stopped: the next candidate's bound" in out.output
     bad = CliRunner().invoke(main, ["run", "workloads/attention.yaml", "--explain", "nope"])
     assert bad.exit_code == 2 and "nope" in bad.output
+
+
+@pytest.mark.parametrize("seq", [2**10, 2**16])
+def test_the_largest_chunk_that_fits_is_in_the_vector_space(seq):
+    """When only a few output points fit the buffer (a softmax row of 64K keys), the most
+    that fit is a choice (the mapper before bounds always took it): the search is never
+    slower than that chunk given fixed."""
+    import math
+
+    from mapper.vector import bytes_per_output_point
+    from workloads import attention
+
+    a = arch.load("unfused")
+    cascade = attention.three_pass(b=1, h=1, p=seq, m=seq, e=64)
+    found = simulate(cascade, a)
+    for e, r in zip(cascade.einsums, found.einsums):
+        if e.is_contraction:
+            continue
+        fit = int(a.buffer.capacity_bytes // (2 * bytes_per_output_point(e)))
+        lanes = a.array1d.lanes
+        largest = min(e.output_points, fit // lanes * lanes if fit >= lanes else fit)
+        fixed = simulate_einsum(e, a, VectorMapping(largest))
+        assert r.cycles <= fixed.cycles, (e.name, r.mapping, largest)
+        assert math.isfinite(r.energy_j)

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
-from matplotlib.figure import Figure
+
+if TYPE_CHECKING:  # imported where drawn: `sim plot`'s --kind choices need only KINDS
+    import pandas as pd
+    from matplotlib.figure import Figure
 
 KINDS = ("speedup", "energy", "area", "pareto", "roofline", "scaling")
 MAX_BARS = 12  # more designs than this: the baseline and the fastest others
@@ -53,6 +56,12 @@ def feasible(df: pd.DataFrame) -> pd.DataFrame:
     if ok.empty:
         raise ValueError("no feasible points to plot (every point failed or is infeasible)")
     return ok
+
+
+def _figure(**kw) -> Figure:
+    from matplotlib.figure import Figure
+
+    return Figure(**kw)
 
 
 def save(fig: Figure, out: Path, formats=("png", "svg")) -> list[Path]:
@@ -103,7 +112,7 @@ def speedup(df: pd.DataFrame, baseline: str | None = None,
     labels = short_labels(ratio.index)
     fig_height = 0.45 * len(ratio) * max(1, len(ratio.columns)) ** 0.5 + 1.8
     label_chars = max(len(v) for v in labels.values())
-    fig = Figure(figsize=(6 + 0.09 * label_chars, fig_height), layout="constrained")
+    fig = _figure(figsize=(6 + 0.09 * label_chars, fig_height), layout="constrained")
     ax = fig.subplots()
     height = 0.8 / len(ratio.columns)
     y = np.arange(len(ratio))
@@ -129,8 +138,8 @@ def _stacked_bars(ok: pd.DataFrame, prefix: str, designs: list[str], xlabel: str
     panels = list(dict.fromkeys(ok["workload"])) if per_workload else [None]
     labels = short_labels(designs)
     label_chars = max(len(v) for v in labels.values())
-    fig = Figure(figsize=(1.5 + 0.09 * label_chars + 4.0 * len(panels), 0.42 * len(designs) + 1.9),
-                 layout="constrained")
+    fig = _figure(figsize=(1.5 + 0.09 * label_chars + 4.0 * len(panels), 0.42 * len(designs) + 1.9),
+                  layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(panels), sharey=True))
     for ax, wl in zip(axes, panels):
         part = ok if wl is None else ok[ok["workload"] == wl]
@@ -201,7 +210,7 @@ def pareto_front(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 def pareto(df: pd.DataFrame, x: str = "seconds", y: str = "energy_j") -> Figure:
     ok = feasible(df)
     workloads = list(dict.fromkeys(ok["workload"]))
-    fig = Figure(figsize=(5.2 * len(workloads), 4.6), layout="constrained")
+    fig = _figure(figsize=(5.2 * len(workloads), 4.6), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(workloads)))
     (xl, xs), (yl, ys) = metric_label(x), metric_label(y)
     bad = df[df["status"] == "infeasible"] if "status" in df else df.iloc[:0]
@@ -236,7 +245,7 @@ def roofline(df: pd.DataFrame, design: str | None = None) -> Figure:
     if part.empty:
         raise ValueError(f"design '{design}' has no feasible point")
     part = part.head(MAX_ROOFLINE_PANELS)  # choose others with --workload
-    fig = Figure(figsize=(5.6 * len(part), 4.8), layout="constrained")
+    fig = _figure(figsize=(5.6 * len(part), 4.8), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(part)))
     for ax, (_, row) in zip(axes, part.iterrows()):
         info = json.loads(row["detail"])
@@ -291,7 +300,7 @@ def scaling(df: pd.DataFrame, x: str | None = None,
     if x not in ok:
         raise ValueError(f"no column '{x}' (swept parameters: {', '.join(_swept(ok)) or 'none'})")
     ylabel, scale = metric_label(metric)
-    fig = Figure(figsize=(7, 4.6), layout="constrained")
+    fig = _figure(figsize=(7, 4.6), layout="constrained")
     ax = fig.subplots()
     for wl, part in ok.groupby("workload", sort=False):
         stats = part.groupby(x)[metric].agg(["min", "max"]).sort_index() * scale
@@ -299,7 +308,9 @@ def scaling(df: pd.DataFrame, x: str | None = None,
         if (stats["max"] > stats["min"]).any():
             ax.fill_between(stats.index, stats["min"], stats["max"], alpha=0.15,
                             color=line[0].get_color(), label=f"{wl} (range over other axes)")
-    numeric = pd.api.types.is_numeric_dtype(ok[x])
+    from pandas.api.types import is_numeric_dtype
+
+    numeric = is_numeric_dtype(ok[x])
     if numeric and ok[x].max() / max(ok[x].min(), 1e-12) >= 8:
         from matplotlib.ticker import NullFormatter, ScalarFormatter
         ax.set_xscale("log", base=2)

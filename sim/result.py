@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field, replace
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from mapper import Mapping
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,8 @@ class Result:
 
     def to_dataframe(self) -> pd.DataFrame:
         """One row per Einsum."""
+        import pandas as pd
+
         return pd.DataFrame([
             {"einsum": e.name, "kind": e.kind, "unit": e.unit, "cycles": e.cycles,
              "compute_cycles": e.compute_cycles, "stall_cycles": e.stall_cycles,

@@ -3,13 +3,14 @@ commands one by one at the earliest cycle the timing rules allow."""
 
 from __future__ import annotations
 
-from typing import Sequence
-
-import simpy
+from typing import TYPE_CHECKING, Sequence
 
 from sim.pim.channel import ChannelState
 from sim.pim.program import ChannelRun, Issuer, Op, op_commands
 from sim.pim.timing import TimingCycles
+
+if TYPE_CHECKING:  # imported where a channel is simulated command by command
+    import simpy
 
 
 def channel_process(env: simpy.Environment, issuer: Issuer, program: Sequence[Op]):
@@ -25,6 +26,8 @@ def channel_process(env: simpy.Environment, issuer: Issuer, program: Sequence[Op
 def run_channels(programs: Sequence[Sequence[Op]], tc: TimingCycles, banks: int = 16,
                  bank_groups: int = 4, trace: bool = False) -> list[ChannelRun]:
     """Simulate every channel's program command by command; one ChannelRun each."""
+    import simpy
+
     env = simpy.Environment()
     runs = []
     for ch, program in enumerate(programs):

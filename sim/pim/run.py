@@ -14,8 +14,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable
 
-import simpy
-
 from arch import Architecture
 from arch.pim import PimAsic, PimDram
 from mapper.pim import PimConfig, PimMapping, channel_plans, map_einsum, stored_tensors
@@ -84,6 +82,8 @@ class PimMachine:
         for c, (st, run) in enumerate(zip(self.states, runs)):
             refresh_while_idle(st, run, self.now, c)
         if self.exact:
+            import simpy
+
             env = simpy.Environment(initial_time=self.now)
             for c, prog in enumerate(programs):
                 issuer = Issuer(self.states[c], runs[c], c, floor=self.now)

@@ -14,10 +14,12 @@ import json
 import sqlite3
 import time
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from yamlspec import SpecError, check_writable
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS points (
@@ -142,11 +144,15 @@ class Store:
             row.update(json.loads(metrics))
             row.update({"detail": detail, "code_version": code, "wall_s": wall})
             rows.append(row)
+        import pandas as pd
+
         return pd.DataFrame(rows)
 
 
 def load_results(path: str | Path, sweep: str | None = None) -> pd.DataFrame:
     """A store (.db/.sqlite) or an exported CSV/Parquet file as a DataFrame."""
+    import pandas as pd
+
     path = Path(path)
     if not path.is_file():
         raise SpecError("no such results file", str(path))

@@ -1,0 +1,48 @@
+"""Start-up stays lean: `import sim.cli` and `sim --help` (which imports every verb's
+module) import none of the heavy libraries; each is imported where it is used (pandas
+for DataFrames and sweep stores, matplotlib for plots, dask for a sweep's scheduler,
+amaranth for `sim rtl`, hwcomponents for cost models, simpy for exact PIM runs)."""
+
+import subprocess
+import sys
+
+HEAVY = ("matplotlib", "pandas", "pyarrow", "dask", "distributed", "amaranth", "hwcomponents",
+         "simpy")
+
+
+def imported_modules(statement: str) -> set[str]:
+    """Every module a fresh `python -X importtime` running `statement` imports: its
+    importtime lines, and sys.modules at the end (importlib.import_module, which loads
+    the verbs' modules, is not timed by -X importtime)."""
+    code = (f"import sys\ntry:\n    {statement}\n"
+            f"finally:\n    print('MODULES', *sys.modules, file=sys.stderr)")
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-c", code],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    modules = set()
+    for line in proc.stderr.splitlines():
+        if line.startswith("import time:") and line.count("|") == 2:
+            # "import time: <self us> | <cumulative us> | <indent><module>"
+            modules.add(line.rsplit("|", 1)[1].strip())
+        elif line.startswith("MODULES "):
+            modules.update(line.split()[1:])
+    return modules
+
+
+def heavy(modules: set[str]) -> list[str]:
+    # hwcomponents' plug-ins are top-level packages of their own (hwcomponents_cacti, ...)
+    return sorted({m.split(".")[0] for m in modules if m.startswith(HEAVY)})
+
+
+def test_import_sim_cli_is_lean():
+    modules = imported_modules("import sim.cli")
+    assert {"sim.cli", "sim.simulate"} <= modules  # the output was parsed
+    assert not heavy(modules), f"import sim.cli imports {', '.join(heavy(modules))}"
+
+
+def test_sim_help_is_lean():
+    modules = imported_modules("from sim.cli import main; main(['--help'], prog_name='sim')")
+    # the help lists every verb, so every verb's module was imported
+    assert {"sim.commands.run", "sim.commands.plot", "sim.commands.sweep", "rtl.command",
+            "experiments.command"} <= modules
+    assert not heavy(modules), f"sim --help imports {', '.join(heavy(modules))}"

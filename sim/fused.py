@@ -42,12 +42,12 @@ import math
 from arch import Architecture
 from mapper.fusion import (WORD, AttentionShape, FlatMapping, FuseMaxMapping, flat_candidates,
                            map_fusemax)
+from mapper.vector import cycles_per_point
 from sim.energy import Actions
 from sim.pe_energy import PECounter, unfused_energy_pj
 from sim.registry import group_strategy
 from sim.result import EinsumResult, Result
 from sim.stream import Op, makespan
-from sim.vector_engine import cycles_per_point
 from workloads import attention
 from workloads.ir import Einsum
 

@@ -14,6 +14,8 @@ import numpy as np
 from yamlspec import SpecError
 from arch import Architecture
 from mapper import VectorMapping
+# cycles_per_point and lane_cycles: the lane model, shared with the mapper's bounds and
+# re-exported here for sim's users (rtl/cosim may import sim, not mapper)
 from mapper.vector import chunk_plan, cycles_per_point, fits, lane_cycles  # noqa: F401
 from sim.energy import Actions
 from sim.pipeline import run_pipeline

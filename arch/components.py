@@ -198,11 +198,14 @@ class Array1D(_Array):
     """A row of vector lanes for element-wise and reduction Einsums.
 
     op_cycles: cycles one lane spends per operation (default 1; e.g. exp may take more).
+    op_chains: op -> operations whose result it takes in its own cycle (a lane whose exp
+    stage subtracts first: {exp: [subtract]}, so exp(a - b) costs exp's cycles only).
     """
 
     lanes: PositiveInt = Field(le=MAX_ARRAY_SIDE)
     op_pj: dict[str, float]
     op_cycles: dict[str, PositiveInt] = {}
+    op_chains: dict[str, list[str]] = {}
     lane_area_um2: PositiveFloat
     pipeline_depth: PositiveInt = 4
 
@@ -214,6 +217,14 @@ class Array1D(_Array):
 
     def cycles_per(self, op: str) -> int:
         return self.op_cycles.get(op, 1)
+
+    def expr_cycles(self, expr, consumer: str | None = None) -> int:
+        """Cycles one lane spends evaluating `expr` (a workloads.ir.Expr): each operation
+        its op_cycles, except one chained into the operation consuming its result."""
+        if expr.op in ("ref", "const"):
+            return 0
+        own = 0 if expr.op in self.op_chains.get(consumer, ()) else self.cycles_per(expr.op)
+        return own + sum(self.expr_cycles(a, expr.op) for a in expr.args)
 
     def area_mm2(self):
         return self.lanes * self.lane_area_um2 * 1e-6

@@ -88,6 +88,27 @@ class FlatMapping:
         return {"strategy": "flat", **asdict(self)}
 
 
+@dataclass(frozen=True)
+class SoftmaxRowsMapping:
+    """The Unfused baseline's softmax: query rows of M scores in the buffer (double-
+    buffered) while the 3-pass softmax runs over them; the share that does not fit spills."""
+    rows: int              # query rows the buffer holds at once (one filling, one draining)
+    spill_fraction: float
+
+    def describe(self) -> str:
+        return f"softmax per row: {self.rows} rows in the buffer, spill {self.spill_fraction:.1%}"
+
+    def to_dict(self) -> dict:
+        return {"strategy": "softmax-rows", **asdict(self)}
+
+
+def map_softmax_rows(shape: AttentionShape, arch: Architecture) -> SoftmaxRowsMapping:
+    row = WORD * shape.m
+    fit = arch.buffer.capacity_bytes // (2 * row)
+    return SoftmaxRowsMapping(max(1, min(fit, shape.p)),
+                              max(0.0, 1.0 - arch.buffer.capacity_bytes / (2 * row)))
+
+
 def fusemax_buffer_bytes(p_tile: int, m0: int, e: int) -> int:
     """Q tile, running numerator RNV, running max and sum per query, and two K/V tiles
     each double-buffered. No term depends on M."""

@@ -26,7 +26,7 @@ def bytes_per_output_point(einsum: Einsum) -> float:
 
 def cycles_per_point(einsum: Einsum, arch: Architecture) -> int:
     unit = arch.array1d
-    cycles = sum(n * unit.cycles_per(op) for op, n in einsum.expr.count_ops().items())
+    cycles = unit.expr_cycles(einsum.expr)
     if einsum.reduce != "none":
         cycles += unit.cycles_per(einsum.reduce)
     return max(1, cycles)

@@ -141,6 +141,9 @@ def compile_einsum(einsum, unit: Array1D) -> Program:
     """Micro-ops for one Einsum: its expression in post-order into temporaries, then the
     reduction into the accumulator (for reduce 'none' the last op writes it)."""
     ops: list[MicroOp] = []
+    if unit.op_chains:
+        raise UnsupportedOp(f"the lane ALU runs one operation per micro-op; op_chains "
+                            f"{dict(unit.op_chains)} is not built")
 
     def walk(expr) -> tuple:
         if expr.op == "ref":

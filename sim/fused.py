@@ -40,11 +40,11 @@ from __future__ import annotations
 import math
 
 from arch import Architecture
-from mapper.fusion import (WORD, AttentionShape, FlatMapping, FuseMaxMapping, flat_candidates,
-                           map_fusemax)
+from mapper.fusion import (WORD, AttentionShape, FlatMapping, FuseMaxMapping, SoftmaxRowsMapping,
+                           flat_candidates, map_fusemax, map_softmax_rows)
 from mapper.vector import cycles_per_point
 from sim.energy import Actions
-from sim.pe_energy import PECounter, unfused_energy_pj
+from sim.pe_energy import PECounter, einsum_energy_pj, unfused_energy_pj
 from sim.registry import group_strategy
 from sim.result import EinsumResult, Result
 from sim.stream import Op, makespan
@@ -94,6 +94,22 @@ def run_fusemax(cascade, arch: Architecture, mapping: FuseMaxMapping | None = No
     return simulate_fusemax(AttentionShape.of(cascade), arch, mapping, workload=cascade.name)
 
 
+@group_strategy("fusemax-cascade")
+def run_cascade_ablation(cascade, arch: Architecture,
+                         mapping: FuseMaxMapping | None = None) -> Result:
+    """The paper's +Cascade ablation: the 1-pass cascade on FLAT's hardware."""
+    return simulate_fusemax(AttentionShape.of(cascade), arch, mapping, workload=cascade.name,
+                            variant="cascade")
+
+
+@group_strategy("fusemax-architecture")
+def run_architecture_ablation(cascade, arch: Architecture,
+                              mapping: FuseMaxMapping | None = None) -> Result:
+    """The paper's +Architecture ablation: FuseMax's arrays without its binding."""
+    return simulate_fusemax(AttentionShape.of(cascade), arch, mapping, workload=cascade.name,
+                            variant="architecture")
+
+
 @group_strategy("flat")
 def run_flat(cascade, arch: Architecture, mapping: FlatMapping | None = None) -> Result:
     """The fused group strategy 'flat': an attention cascade in FLAT's row blocks."""
@@ -102,14 +118,36 @@ def run_flat(cascade, arch: Architecture, mapping: FlatMapping | None = None) ->
 
 # ------------------------------------------------------------------------ FuseMax
 
-def fusemax_tile_costs(shape: AttentionShape, arch: Architecture, m: FuseMaxMapping):
+# The 1-pass cascade's Einsums per stage, for FuseMax and the paper's ablations (Figs.
+# 6-11). 'binding' (FuseMax): as the module docstring. 'cascade' (+Cascade): the 1-pass
+# cascade on FLAT's hardware, only the contractions BQK and SLNV on the 2D array, the
+# rest on the 1D lanes, pipelined as FuseMax's (the artifact: latency = max(2D, 1D, DRAM),
+# workspace/src/accel/flat_pe_proposal.py). 'architecture' (+Architecture): FuseMax's
+# arrays and binding without its pipelining: tiles run one after another, and the 1D
+# array stalls while a row's local max LM crosses the 2D array's columns, LM x columns
+# cycles (workspace/src/accel/stall_proposal.py: stall = LM latency x PE_dim; its
+# latency max(QK+LM, RD+AV) + stall + RM + max(SLN+SLD, PRM+SPD) + max(SLNV, SPNV+RNV)).
+STAGES = {
+    "binding": {"A": ("BQK", "LM"), "C": ("RM",), "B": ("SLN", "SLD", "SLNV"),
+                "D": ("PRM", "SPD", "RD", "SPNV", "RNV")},
+    "cascade": {"A": ("BQK",), "C": ("LM", "RM", "SLN", "SLD", "PRM", "SPD", "RD"),
+                "B": ("SLNV",), "D": ("SPNV", "RNV")},
+    "architecture": {"A": ("BQK", "LM"), "C": ("RM",), "B1": ("SLN", "SLD"),
+                     "D1": ("PRM", "SPD"), "B2": ("SLNV",), "D2": ("SPNV", "RNV"),
+                     "R": ("RD",)},
+}
+TWO_D = {"binding": ("BQK", "LM", "SLN", "SLD", "SLNV"), "cascade": ("BQK", "SLNV"),
+         "architecture": ("BQK", "LM", "SLN", "SLD", "SLNV")}
+
+
+def fusemax_tile_costs(shape: AttentionShape, arch: Architecture, m: FuseMaxMapping,
+                       variant: str = "binding"):
     """Per-tile cycles and work of each Einsum of the 1-pass cascade on its bound array."""
     tile = attention.one_pass(b=1, h=1, p=m.p_group, m=m.m0, e=shape.e, m0=m.m0)
-    binding = tile.meta["fusemax_binding"]
     pes, lanes = arch.array2d.pes, arch.array1d.lanes
     costs = {}
     for e in tile.einsums:
-        unit = binding[e.name]
+        unit = "array2d" if e.name in TWO_D[variant] else "array1d"
         if e.is_contraction:
             cycles, work = math.ceil(e.macs / pes), e.macs
         else:
@@ -120,46 +158,68 @@ def fusemax_tile_costs(shape: AttentionShape, arch: Architecture, m: FuseMaxMapp
     return costs
 
 
+def _fusemax_ops(variant: str, cyc: dict, work: dict, av: tuple[int, float], G: int,
+                 stall: int, a2: str, a1: str):
+    """Tile ops (without the DRAM ones) of one (head, P group, M1 tile) step: (name, unit,
+    cycles, work, deps, stage). `last`: the group's last M1 tile (adds AV on the 1D)."""
+    def ops(last: bool) -> list[tuple]:
+        avc, avw = av if last else (0, 0)
+        if variant == "architecture":
+            return [("A", a2, cyc["A"], work["A"], (("LD", 0), ("B2", 1), ("D2", 1)), 0),
+                    ("S", a1, stall, 0, (("A", 0), ("R", 1)), 0),
+                    ("C", a1, cyc["C"], work["C"], (("S", 0),), 0),
+                    ("B1", a2, cyc["B1"], work["B1"], (("C", 0),), 0),
+                    ("D1", a1, cyc["D1"], work["D1"], (("C", 0),), 0),
+                    ("B2", a2, cyc["B2"], work["B2"], (("B1", 0),), 0),
+                    ("D2", a1, cyc["D2"], work["D2"], (("D1", 0),), 0),
+                    ("R", a1, cyc["R"] + avc, work["R"] + avw, (("D2", 0), ("B1", 0)), 0)]
+        return [("A", a2, cyc["A"], work["A"], (("LD", 0),), 0),
+                ("C", a1, cyc["C"], work["C"], (("A", 0), ("C", G)), 0),
+                ("B", a2, cyc["B"], work["B"], (("C", 0),), 1),
+                ("D", a1, cyc["D"] + avc, work["D"] + avw, (("B", 0), ("D", G)), 2)]
+    return ops
+
+
 def simulate_fusemax(shape: AttentionShape, arch: Architecture,
                      mapping: FuseMaxMapping | None = None, exact_limit: int = 4000,
-                     workload: str = "attention") -> Result:
+                     workload: str = "attention", variant: str = "binding") -> Result:
     m = mapping or map_fusemax(shape, arch)
     a2, a1, dram_unit = arch.array2d.name, arch.array1d.name, arch.dram.name
-    costs = fusemax_tile_costs(shape, arch, m)
+    costs = fusemax_tile_costs(shape, arch, m, variant)
     G = m.p_tile // m.p_group
     M1 = -(-shape.m // m.m0)
     n_segments = shape.heads_total * (-(-shape.p // m.p_tile))
     e = shape.e
-    stage_of = {"A": ("BQK", "LM"), "C": ("RM",), "B": ("SLN", "SLD", "SLNV"),
-                "D": ("PRM", "SPD", "RD", "SPNV", "RNV")}
+    stage_of = STAGES[variant]
     cyc = {s: sum(costs[n][1] for n in names) for s, names in stage_of.items()}
     work = {s: sum(costs[n][2] for n in names) for s, names in stage_of.items()}
     av_cycles, av_work = costs["AV"][1], costs["AV"][2]
+    stall = arch.array2d.cols * costs["LM"][1] if variant == "architecture" else 0
+    tile_ops = _fusemax_ops(variant, cyc, work, (av_cycles, av_work), G, stall, a2, a1)
     kv_bytes = 2 * m.m0 * e * WORD
     q_bytes = o_bytes = m.p_group * e * WORD
+    slot = "B2" if variant == "architecture" else "B"   # the op that frees a K/V buffer
+    out_op, out_stage = ("R", 1) if variant == "architecture" else ("D", 3 + 2 * G)
 
     def seg_ops(s: int, step: int, steps: int) -> list[Op]:
         m1, g = divmod(step, G)
         last = (m1 + 1) * G >= steps
         load = (kv_bytes if g == 0 else 0) + (q_bytes if m1 == 0 else 0)
-        return [
-            Op("LD", dram_unit, _dram_cycles(load, arch), load, (("B", 2 * G),)),
-            Op("A", a2, cyc["A"], work["A"], (("LD", 0),)),
-            Op("C", a1, cyc["C"], work["C"], (("A", 0), ("C", G))),
-            Op("B", a2, cyc["B"], work["B"], (("C", 0),), stage=1),
-            Op("D", a1, cyc["D"] + (av_cycles if last else 0),
-               work["D"] + (av_work if last else 0), (("B", 0), ("D", G)), stage=2),
-            Op("WB", dram_unit, _dram_cycles(o_bytes if last else 0, arch),
-               o_bytes if last else 0, (("D", 0),), stage=3 + 2 * G),
-        ]
+        out = o_bytes if last else 0
+        return [Op("LD", dram_unit, _dram_cycles(load, arch), load, ((slot, 2 * G),)),
+                *(Op(*op) for op in tile_ops(last)),
+                Op("WB", dram_unit, _dram_cycles(out, arch), out, ((out_op, 0),),
+                   stage=out_stage)]
 
     cycles = makespan(seg_ops, n_segments, M1, period=G, exact_limit=exact_limit)
     tiles = n_segments * M1 * G
     groups = n_segments * G  # (head, P group) pairs
-    busy = {a2: tiles * (work["A"] + work["B"]),
-            a1: tiles * (work["C"] + work["D"]) + groups * av_work}
-    unit_cycles = {a2: tiles * (cyc["A"] + cyc["B"]),
-                   a1: tiles * (cyc["C"] + cyc["D"]) + groups * av_cycles}
+    on = {u: [s for s, names in stage_of.items() if costs[names[0]][0] == u]
+          for u in ("array2d", "array1d")}
+    busy = {a2: tiles * sum(work[s] for s in on["array2d"]),
+            a1: tiles * sum(work[s] for s in on["array1d"]) + groups * av_work}
+    unit_cycles = {a2: tiles * sum(cyc[s] for s in on["array2d"]),
+                   a1: tiles * sum(cyc[s] for s in on["array1d"]) + groups * av_cycles}
     macs = tiles * sum(c[2] for c in costs.values() if c[3].is_contraction)
     # DRAM: K/V once per P tile, Q in and O out once.
     dram = n_segments * M1 * kv_bytes + groups * (q_bytes + o_bytes)
@@ -172,12 +232,19 @@ def simulate_fusemax(shape: AttentionShape, arch: Architecture,
     glb_read = tiles * (q_bytes + kv_bytes + state) + groups * o_bytes
     glb_write = tiles * state + dram - groups * o_bytes
     acts.memory(arch, glb_read, glb_write, dram - dram_write, dram_write)
-    acts.merge(fusemax_pe_local(costs, tiles, groups, arch).energy_pj())
-    return _result("fusemax", shape, arch, m, cycles, macs, busy, unit_cycles, dram - dram_write,
+    local = (cascade_pe_local if variant == "cascade" else fusemax_pe_local)
+    acts.merge(local(costs, tiles, groups, arch).energy_pj())
+    design = {"binding": "fusemax", "cascade": "fusemax-cascade",
+              "architecture": "fusemax-architecture"}[variant]
+    return _result(design, shape, arch, m, cycles, macs, busy, unit_cycles, dram - dram_write,
                    dram_write, glb_read, glb_write, acts.pj,
                    {"p_tile": m.p_tile, "groups_per_tile": G, "m1": M1, "buffer_bytes": m.buffer_bytes},
                    {"tile_cycles": cyc, "segment_ops": seg_ops, "segments": n_segments,
                     "steps": M1 * G}, workload)
+
+
+LANE_STATE = {"RM": (), "PRM": ("RM_in", "RM"), "SPD": ("PRM",), "RD": ("SPD",),
+              "SPNV": ("PRM",), "RNV": ("SPNV",)}  # running-state inputs made in the lane
 
 
 def fusemax_pe_local(costs: dict, tiles: int, groups: int, arch: Architecture) -> PECounter:
@@ -204,9 +271,27 @@ def fusemax_pe_local(costs: dict, tiles: int, groups: int, arch: Architecture) -
     pc.compute(a2, e["SLNV"], tiles)
     pc.arrive(a2, 2 * e["SLNV"].macs * tiles)
     pc.leave(a2, e["SLNV"].output_points * tiles, to_buffer=False)
-    lane_internal = {"RM": (), "PRM": ("RM_in", "RM"), "SPD": ("PRM",), "RD": ("SPD",),
-                     "SPNV": ("PRM",), "RNV": ("SPNV",)}
-    for name, internal in lane_internal.items():
+    for name, internal in LANE_STATE.items():
+        pc.lanes(a1, e[name], tiles, internal, keep=name in ("PRM", "SPD", "SPNV"))
+    pc.lanes(a1, e["AV"], groups, ("RNV_end", "RD_end"))
+    return pc
+
+
+def cascade_pe_local(costs: dict, tiles: int, groups: int, arch: Architecture) -> PECounter:
+    """+Cascade (rules: sim/pe_energy.py): BQK and SLNV output stationary on the 2D
+    array, BQK's scores sent to the lanes and SLN's back; on the lanes LM, SLN and SLD
+    take every operand from outside (scores, the running max) and send their results on,
+    the running-state Einsums as in FuseMax's 1D array."""
+    pc = PECounter(arch)
+    a2, a1 = arch.array2d.name, arch.array1d.name
+    e = {name: c[3] for name, c in costs.items()}
+    for name in ("BQK", "SLNV"):
+        pc.compute(a2, e[name], tiles)
+        pc.arrive(a2, 2 * e[name].macs * tiles)
+        pc.leave(a2, e[name].output_points * tiles, to_buffer=False)
+    for name in ("LM", "SLN", "SLD"):
+        pc.lanes(a1, e[name], tiles)
+    for name, internal in LANE_STATE.items():
         pc.lanes(a1, e[name], tiles, internal, keep=name in ("PRM", "SPD", "SPNV"))
     pc.lanes(a1, e["AV"], groups, ("RNV_end", "RD_end"))
     return pc
@@ -291,3 +376,53 @@ def simulate_flat(shape: AttentionShape, arch: Architecture,
                    acts.pj, {"block_cycles": {"QK": gemm, "SM": sm, "AV": gemm}, "rows": R,
                              "spill_fraction": mp.spill_fraction, "buffer_bytes": mp.buffer_bytes},
                    {"segment_ops": seg_ops, "segments": n, "steps": blocks}, workload)
+
+
+# ------------------------------------------------------------- Unfused (softmax rows)
+
+@group_strategy("softmax-rows")
+def run_softmax_rows(cascade, arch: Architecture,
+                     mapping: SoftmaxRowsMapping | None = None) -> Result:
+    """The paper's Unfused baseline (FuseMax Sec. 6; the artifact's unfused.py with
+    stable_softmax.py): QK and AV each on its own through DRAM (the house 2D engine, its
+    best mapping for latency), and between them the 3-pass softmax on the 1D array, one
+    query row of scores at a time held in the buffer across the passes: QK read from
+    DRAM once and A written once (a spilled share crosses DRAM at each pass boundary,
+    as FLAT's). The three run one after another (the artifact sums their latencies)."""
+    from sim.simulate import best_mapping  # the per-Einsum door, for the contractions
+
+    shape = AttentionShape.of(cascade)
+    m = mapping or map_softmax_rows(shape, arch)
+    by = {e.name: e for e in cascade.einsums}
+    soft = [e for e in cascade.einsums if not e.is_contraction]
+    gemms = [best_mapping(by[n], arch, "latency").result.renamed(n) for n in ("QK", "AV")]
+    a1 = arch.array1d
+    points = by["QK"].output_points
+    cpp = sum(cycles_per_point(e, arch) for e in soft)
+    compute = -(-points // a1.lanes) * cpp + a1.pipeline_depth
+    crossings = attention.passes(cascade).passes - 1
+    score = points * WORD
+    dram_read = score + m.spill_fraction * score * crossings
+    dram_write = score + m.spill_fraction * score * crossings
+    cycles = max(compute, _dram_cycles(dram_read + dram_write, arch))
+    # buffer: QK lands once; GM, SN, SD, A read a row each (4), SN and A write it (2), A
+    # leaves for DRAM (1)
+    glb_read, glb_write = 5 * score, 3 * score
+    acts = Actions()
+    for e in soft:
+        _op_actions(e, 1, arch, a1.name, acts)
+        acts.merge(einsum_energy_pj(e, arch))
+    acts.memory(arch, glb_read, glb_write, dram_read, dram_write)
+    energy = Actions().merge(acts.pj).leakage(arch, cycles).pj
+    row = EinsumResult(
+        name="softmax(" + ",".join(e.name for e in soft) + ")", kind="fused", unit=a1.name,
+        cycles=cycles, compute_cycles=compute, macs=0, ops=sum(e.points * sum(
+            e.vector_ops.values()) for e in soft),
+        busy={a1.name: points * cpp}, dram_read_bytes=math.ceil(dram_read),
+        dram_write_bytes=math.ceil(dram_write), glb_read_bytes=glb_read,
+        glb_write_bytes=glb_write, energy_pj=energy, mapping=m)
+    rows = [gemms[0], row, gemms[1]]
+    compulsory = shape.heads_total * 2 * (shape.p + shape.m) * shape.e * WORD
+    return Result(cascade.name, arch.name, arch.clock_ghz, rows, arch.area_breakdown_mm2(),
+                  {arch.array2d.name: arch.array2d.pes, a1.name: a1.lanes}, compulsory,
+                  {"strategy": "softmax-rows", "mapping": m.describe()})

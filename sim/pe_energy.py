@@ -104,13 +104,22 @@ class PECounter:
         return acts.pj
 
 
-def unfused_energy_pj(cascade, arch: Architecture, repeat: float = 1) -> dict[str, float]:
-    """The Unfused baseline: every Einsum on its own, inputs from and outputs to the
-    buffer; contractions on the 2D array (output stationary), the rest on the lanes."""
+def einsum_energy_pj(einsum: Einsum, arch: Architecture, repeat: float = 1) -> dict[str, float]:
+    """One Einsum on its own, inputs from and output to the buffer: a contraction on the
+    2D array (output stationary), anything else on the lanes. {} without pe_storage."""
+    if storage(arch) is None:
+        return {}
     pc = PECounter(arch)
-    for e in cascade.einsums:
-        if e.is_contraction:
-            pc.gemm_os(arch.array2d.name, e, repeat)
-        else:
-            pc.lanes(arch.array1d.name, e, repeat)
+    if einsum.is_contraction:
+        pc.gemm_os(arch.array2d.name, einsum, repeat)
+    else:
+        pc.lanes(arch.array1d.name, einsum, repeat)
     return pc.energy_pj()
+
+
+def unfused_energy_pj(cascade, arch: Architecture, repeat: float = 1) -> dict[str, float]:
+    """The Unfused baseline: every Einsum on its own (einsum_energy_pj), summed."""
+    acts = Actions()
+    for e in cascade.einsums:
+        acts.merge(einsum_energy_pj(e, arch, repeat))
+    return acts.pj

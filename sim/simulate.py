@@ -16,6 +16,7 @@ from arch import Architecture
 import mapper
 from mapper import Fused, GemmMapping, Mapping
 from sim.energy import Actions
+from sim.pe_energy import einsum_energy_pj
 from sim.registry import CASCADE_ENGINES, GROUP_STRATEGIES, UNIT_ENGINES
 from sim.result import EinsumResult, Result
 from workloads import Cascade, Einsum
@@ -50,7 +51,10 @@ def simulate_einsum(einsum: Einsum, arch: Architecture, mapping: Mapping) -> Ein
                         *where)
     mapper.check_format(einsum, arch)
     r = _engine(arch, _unit_of(arch, mapping)).run(einsum, arch, mapping)
-    return replace(r, energy_pj=Actions().merge(r.energy_pj).leakage(arch, r.cycles).pj)
+    # PE register files and on-array network (an arch with a pe_storage component)
+    local = einsum_energy_pj(einsum, arch)
+    return replace(r, energy_pj=Actions().merge(r.energy_pj).merge(local)
+                   .leakage(arch, r.cycles).pj)
 
 
 @dataclass(frozen=True)

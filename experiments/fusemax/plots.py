@@ -14,9 +14,9 @@ import numpy as np  # noqa: E402
 from experiments.fusemax import paper  # noqa: E402
 
 COLORS = {"unfused": "#999999", "flat": "#d95f02", "fusemax": "#1b9e77",
-          "flat_1cycle_exp": "#7570b3"}
+          "flat-exp6": "#7570b3"}
 LABELS = {"unfused": "Unfused", "flat": "FLAT", "fusemax": "FuseMax",
-          "flat_1cycle_exp": "FLAT, 1-cycle exp"}
+          "flat-exp6": "FLAT, exp = 6 MACs"}
 
 
 def _save(fig, out: Path, name: str):

@@ -365,8 +365,10 @@ def simulate_flat(shape: AttentionShape, arch: Architecture,
     # Operand reads into the array: Q once per key fold, K and V once per query fold,
     # AV partial sums read and written once per key fold; scores 8 touches each.
     feed = (Cf * R * e + Rf * M * e) * WORD + Rf * M * e * WORD + 2 * Cf * R * e * WORD
+    # A spilled score is written to DRAM instead of the buffer (QK, SN at the pass
+    # boundaries) and lands in the buffer when read back (in dram_read).
     glb_read = nb * (feed + 5 * score + o_bytes)
-    glb_write = nb * (3 * score + Cf * R * e * WORD) + dram_read
+    glb_write = nb * (3 * score + Cf * R * e * WORD - spill / 2) + dram_read
     acts.memory(arch, glb_read, glb_write, dram_read, dram_write)
     # PE-local (sim/pe_energy.py): QK and AV output stationary (QK's scores drained to
     # the buffer); GM, SN, SD, A on the lanes, every operand from the buffer.

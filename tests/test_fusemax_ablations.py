@@ -91,3 +91,26 @@ def test_ablations_through_the_door_keep_invariants(strategy, name):
     fm = sim.simulate(attention.one_pass(b=b, h=h, p=s, m=s, e=e), arch.load("fusemax"),
                       Fused("fusemax"))
     assert r.cycles > fm.cycles  # each ablation lacks part of FuseMax
+
+
+def test_unfused_softmax_rows_is_bound_by_its_parts():
+    """The paper's Unfused: QK and AV alone through DRAM (each at least its 2 bytes per
+    score over DRAM), then the softmax on the lanes (4 cycles per score on the 'unfused'
+    preset) with QK read and A written once; the three one after another."""
+    a = arch.load("unfused")
+    s, e = 4096, 64
+    r = sim.simulate(attention.three_pass(b=1, h=1, p=s, m=s, e=e), a, Fused("softmax-rows"))
+    names = [x.name for x in r.einsums]
+    assert names == ["QK", "softmax(GM,SN,SD,A)", "AV"]
+    scores = s * s
+    per_gemm = 2 * scores / a.dram_bytes_per_cycle
+    soft = r.einsums[1]
+    assert soft.compute_cycles == scores // a.array1d.lanes * 4 + a.array1d.pipeline_depth
+    assert soft.dram_read_bytes == soft.dram_write_bytes == 2 * scores
+    assert all(x.cycles >= per_gemm for x in (r.einsums[0], r.einsums[2]))
+    # at most the long-sequence limit, 1D busy / (softmax + two GEMMs at their DRAM
+    # bound), and near it (Q, K, V reads and the GEMM engine's fill are the rest)
+    limit = (4 / 256) / (4 / 256 + 2 * 2 / a.dram_bytes_per_cycle)
+    assert 0.9 * limit <= r.utilization[a.array1d.name] <= limit
+    assert r.energy_j == pytest.approx(sum(r.energy_breakdown_j.values()))
+    assert r.macs == 2 * scores * e

@@ -23,6 +23,8 @@ class Architecture(BaseModel):
     technology_nm: PositiveInt = Field(le=1_000_000)
     description: str = ""
     leakage: bool = True  # false: no static energy (for papers that excluded it)
+    # fused-group strategies (sim/fused.py) the mapper may choose for attention groups
+    fusion: list[str] = []
     components: list[Component] = Field(min_length=1)
     file: str = ""
 

@@ -120,7 +120,11 @@ def simulate(cascade: Cascade, arch: Architecture,
         if comp.class_name in CASCADE_ENGINES:
             return CASCADE_ENGINES.get(comp.class_name)(cascade, arch, mapping, objective,
                                                         progress)
-    return _per_einsum(cascade, arch, dict(mapping or {}), objective, progress, search)
+    result = _per_einsum(cascade, arch, dict(mapping or {}), objective, progress, search)
+    if arch.fusion:
+        from sim import fusion_choice  # needs the group strategies registered by sim.fused
+        result = fusion_choice.choose(result, cascade, arch, objective, set(mapping or {}))
+    return result
 
 
 def _cascade_edp(searched, cache, uses, arch, search) -> dict[tuple, EinsumResult]:

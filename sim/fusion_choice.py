@@ -21,13 +21,18 @@ from dataclasses import replace
 
 from yamlspec import SpecError
 from arch import Architecture
-from mapper.fusion import AttentionShape
-from sim.fused import simulate_flat, simulate_fusemax
+from sim.registry import GROUP_STRATEGIES
 from sim.result import Result
+from workloads import attention
 
-RUN = {"fusemax": simulate_fusemax, "flat": simulate_flat,
-       "fusemax-cascade": lambda s, a: simulate_fusemax(s, a, variant="cascade"),
-       "fusemax-architecture": lambda s, a: simulate_fusemax(s, a, variant="architecture")}
+
+def _one_pass(b, h, p, m, e):
+    return attention.one_pass(b=b, h=h, p=p, m=m, e=e, m0=m)  # the strategy tiles M itself
+
+
+# the cascade each group strategy runs (the group's result either way)
+RUN = {"fusemax": _one_pass, "fusemax-cascade": _one_pass, "fusemax-architecture": _one_pass,
+       "flat": attention.three_pass}
 OBJECTIVE = {"latency": lambda c, e: (c, e), "energy": lambda c, e: (e, c),
              "edp": lambda c, e: (c * e,)}
 
@@ -56,11 +61,11 @@ def attention_groups(cascade) -> list[int]:
     return found
 
 
-def _shape(qk) -> AttentionShape:
+def _shape(qk) -> dict:
     """QK[b, heads.., p, m]: grouped-query ranks (KV head, group) count as heads."""
     b, *heads, p, m = qk.output.tensor.shape
     h = math.prod(heads)
-    return AttentionShape(b, h, p, m, qk.macs // (b * h * p * m))
+    return {"b": b, "h": h, "p": p, "m": m, "e": qk.macs // (b * h * p * m)}
 
 
 def choose(result: Result, cascade, arch: Architecture, objective: str,
@@ -84,7 +89,8 @@ def choose(result: Result, cascade, arch: Architecture, objective: str,
         choice = None
         macs = sum(r.macs for r in part)
         for strategy in arch.fusion:
-            fused = RUN[strategy](_shape(cascade.einsums[i]), arch).einsums[0]
+            group = RUN[strategy](**_shape(cascade.einsums[i]))
+            fused = GROUP_STRATEGIES.get(strategy)(group, arch, None).einsums[0]
             key = rank(fused.cycles, fused.energy_j)
             # a strategy padding a ragged tile (keys not a multiple of the array's
             # columns) would do more MACs than the group: not a valid run of it

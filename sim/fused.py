@@ -231,6 +231,12 @@ def simulate_fusemax(shape: AttentionShape, arch: Architecture,
     state = m.p_group * (e + 2) * WORD  # RNV, RM, RD of one group, read and written per tile
     glb_read = tiles * (q_bytes + kv_bytes + state) + groups * o_bytes
     glb_write = tiles * state + dram - groups * o_bytes
+    if variant == "cascade":
+        # +Cascade's score tiles cross between the arrays through the buffer (the
+        # artifact's flat_pe_proposal.py keeps BQK and SLN tiles there): each written
+        # once and read once
+        scores = 2 * m.p_group * m.m0 * WORD
+        glb_read, glb_write = glb_read + tiles * scores, glb_write + tiles * scores
     acts.memory(arch, glb_read, glb_write, dram - dram_write, dram_write)
     local = (cascade_pe_local if variant == "cascade" else fusemax_pe_local)
     acts.merge(local(costs, tiles, groups, arch).energy_pj())

@@ -9,6 +9,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from sim.figstyle import save  # noqa: E402
+
 LABEL = {"fp16-baseline": "FP16", "ant": "ANT", "olive": "OliVe", "bitmod": "BitMoD"}
 COLOR = {"fp16-baseline": "#9e9e9e", "ant": "#4c72b0", "olive": "#dd8452", "bitmod": "#55a868"}
 PARTS = [("compute_j", "compute", "#4c72b0"), ("buffer_j", "buffers", "#dd8452"),
@@ -21,9 +23,7 @@ TITLE = {"discriminative": "discriminative (256-token prefill)",
 
 def _save(fig, out: Path, stem: str):
     fig.tight_layout(rect=(0, 0, 1, 0.92))
-    for ext in ("png", "svg"):
-        fig.savefig(out / f"{stem}.{ext}", dpi=150)
-    plt.close(fig)
+    save(fig, out / stem)
 
 
 def speedup_plot(get, models, accels, tasks, out: Path):

@@ -20,8 +20,9 @@ from sim.plots import KINDS
 @click.option("--sweep", "sweep_name", default=None,
               help="Only this sweep's points (a store shared by several sweeps).")
 @click.option("--baseline", default=None,
-              help="speedup/energy/area: the design label to compare against "
-                   "(default: the first design).")
+              help="speedup: the design to compare against (default: the slowest design, "
+                   "by geometric-mean latency over the workloads); energy/area: a design "
+                   "always drawn.")
 @click.option("--design", default=None, help="roofline: the design to place (default: fastest).")
 @click.option("--x", "x", default=None,
               help="pareto: x objective (default seconds); scaling: the swept parameter.")

@@ -23,17 +23,16 @@ def save(fig: Figure, out: Path, formats=("png", "svg"), dpi: int = 150, **kw) -
 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    paths = [out.with_name(f"{out.name}.{fmt}") if out.suffix != f".{fmt}" else out
-             for fmt in formats]
+    paths = [out.with_suffix(f".{fmt}") for fmt in formats]
     with matplotlib.rc_context({"svg.hashsalt": SVG_SALT}):
         for path, fmt in zip(paths, formats):
             meta = {"Date": None} if fmt in ("svg", "pdf") else {}
             fig.savefig(path, dpi=dpi, metadata=meta, **kw)
     import sys
-    if "matplotlib.pyplot" in sys.modules:  # a pyplot figure would stay open otherwise
+    number = getattr(fig, "number", None)  # a pyplot figure would stay open otherwise
+    if number is not None and "matplotlib.pyplot" in sys.modules:
         import matplotlib.pyplot as plt
-        if fig in map(plt.figure, plt.get_fignums()):
-            plt.close(fig)
+        plt.close(fig)
     return paths
 
 
@@ -61,6 +60,9 @@ def place_labels(ax: Axes, points: list[tuple[float, float, str]], fontsize: flo
     no label already placed, no marker and no legend; a thin line joins a label moved
     away from its point. Deterministic (the same figure places the same way)."""
     fig = ax.figure
+    if not hasattr(fig.canvas, "get_renderer"):  # a bare Figure: give it a raster canvas
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        FigureCanvasAgg(fig)
     fig.canvas.draw()  # the layout engine settles the axes before boxes are measured
     renderer = fig.canvas.get_renderer()
     pix = ax.transData.transform([(x, y) for x, y, _ in points]) if points else np.zeros((0, 2))
@@ -76,6 +78,7 @@ def place_labels(ax: Axes, points: list[tuple[float, float, str]], fontsize: flo
         label = ax.annotate(text, (x, y), xytext=(6, 2), textcoords="offset points",
                             fontsize=fontsize, color=color, zorder=5,
                             annotation_clip=False)
+        label.set_in_layout(False)  # placed after the layout: must not move the axes
         best = None
         for ring in range(1, 12):
             for dx, dy in dirs:
@@ -101,7 +104,7 @@ def place_labels(ax: Axes, points: list[tuple[float, float, str]], fontsize: flo
         elif max(abs(best[0]), abs(best[1])) > 12:  # moved away: a leader line
             ax.annotate("", (x, y), xytext=best, textcoords="offset points",
                         arrowprops=dict(arrowstyle="-", lw=0.4, color="0.5",
-                                        shrinkA=0, shrinkB=2), zorder=4)
+                                        shrinkA=0, shrinkB=2), zorder=4).set_in_layout(False)
         taken.append(label.get_window_extent(renderer))
         placed.append(label)
     return placed

@@ -387,16 +387,16 @@ def pareto(df: pd.DataFrame, x: str = "seconds", y: str = "energy_j") -> Figure:
         ax.set_title(style.workload_names[wl], fontsize="medium")
         ax.grid(alpha=0.3, which="both")
     _outside_legend(axes[-1])
-    for ax, wl in zip(axes, workloads):
+    qx, qy = xl.split(" (")[0], yl.split(" (")[0]
+    _title(fig, f"Pareto front: {qx} vs {qy} (lower is better; "
+                f"{'every design' if few else 'the designs on the front'} named)",
+           not_shown(df[~(df[x].notna() & df[y].notna())]) if x in df and y in df else "")
+    for ax, wl in zip(axes, workloads):  # last: the layout is final once the title is set
         part = ok[ok["workload"] == wl]
         xv, yv = part[x].to_numpy() * xs, part[y].to_numpy() * ys
         named = range(len(part)) if few else pareto_front(xv, yv)
         place_labels(ax, [(xv[i], yv[i], style.names[part["design"].iloc[i]]) for i in named],
                      fontsize=6.5)
-    qx, qy = xl.split(" (")[0], yl.split(" (")[0]
-    _title(fig, f"Pareto front: {qx} vs {qy} (lower is better; "
-                f"{'every design' if few else 'the designs on the front'} named)",
-           not_shown(df[~(df[x].notna() & df[y].notna())]) if x in df and y in df else "")
     return fig
 
 
@@ -414,14 +414,16 @@ def roofline(df: pd.DataFrame, design: str | None = None) -> Figure:
     part = part.head(MAX_ROOFLINE_PANELS)  # choose others with --workload
     fig = _figure(figsize=(6.4 * len(part), 5.6), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(part)))
-    for ax, (_, row) in zip(axes, part.iterrows()):
-        _roofline_panel(ax, row, style)
+    labels = [_roofline_panel(ax, row, style) for ax, (_, row) in zip(axes, part.iterrows())]
     _title(fig, f"Roofline of {style.names.get(design, design)}",
            "● contractions (MAC/s)   ■ vector ops (op/s); ops at one spot share a label")
+    for ax, points in zip(axes, labels):  # last: the layout is final once the title is set
+        place_labels(ax, points, fontsize=6.5, avoid_legend=False)
     return fig
 
 
-def _roofline_panel(ax, row, style: Style):
+def _roofline_panel(ax, row, style: Style) -> list[tuple[float, float, str]]:
+    """Draws one workload's roofs and ops; returns the labels to place."""
     info = json.loads(row["detail"])
     clock = info["clock_ghz"] * 1e9
     bw = row["dram_gb_s"] * 1e9
@@ -468,7 +470,7 @@ def _roofline_panel(ax, row, style: Style):
     for x, rate, mac, names in spots.values():
         lines = [", ".join(names[i:i + 3]) for i in range(0, len(names), 3)]
         labels.append((x, max(rate, 1e-30), ",\n".join(lines)))
-    place_labels(ax, labels, fontsize=6.5, avoid_legend=False)
+    return labels
 
 
 def scaling(df: pd.DataFrame, x: str | None = None,

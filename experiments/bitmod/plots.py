@@ -42,7 +42,8 @@ def speedup_plot(get, models, accels, tasks, out: Path):
             xs = [j + (i - (len(accels) - 1) / 2) * width for j in range(len(names))]
             ax.bar(xs, vals, width, label=LABEL[a], color=COLOR[a])
         ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
-        ax.set_ylabel("speedup over FP16")
+        ax.set_xlabel("model")
+        ax.set_ylabel("speedup over FP16 (×, GEMM cycles)")
         ax.set_title(TITLE.get(task, task))
         ax.grid(axis="y", alpha=0.3)
     handles, labels = axes[0][0].get_legend_handles_labels()
@@ -69,7 +70,8 @@ def energy_plot(get, models, accels, tasks, out: Path):
                     bottom += v
                 ax.text(x, bottom + 0.02, LABEL[a][0], ha="center", va="bottom", fontsize=6)
         ax.set_xticks(range(len(models)), models, rotation=30, ha="right")
-        ax.set_ylabel("energy / FP16 baseline")
+        ax.set_xlabel("model")
+        ax.set_ylabel("GEMM energy / FP16 baseline's")
         ax.set_title(f"{TITLE.get(task, task)}\nbars: F=FP16 A=ANT O=OliVe B=BitMoD", fontsize=10)
         ax.set_ylim(0, 1.15)
         ax.grid(axis="y", alpha=0.3)

@@ -94,17 +94,30 @@ def short_labels(labels) -> dict[str, str]:
         common = set()
     out = {}
     for lab, (base, params) in parsed.items():
-        groups: dict[str, list[str]] = {}
+        groups: dict[str, dict[str, str]] = {}
         for key, value in params:
-            if (key, value) in common:
-                continue
-            comp, _, field = key.rpartition(".")
-            groups.setdefault(comp, []).append(f"{field}={value}" if value else field)
-        text = " · ".join(f"{comp} {' '.join(f)}".strip() for comp, f in groups.items())
+            if (key, value) not in common:
+                comp, _, field = key.rpartition(".")
+                groups.setdefault(comp, {})[field] = value
+        text = " · ".join(f"{comp} {_fields(f)}".strip() for comp, f in groups.items())
         if len(bases) > 1 or not text:
             text = f"{base} {text}".strip() if text else base
         out[lab] = text
     return out
+
+
+def _fields(fields: dict[str, str]) -> str:
+    """{'rows': '32', 'cols': '32', 'capacity_kib': '512'} -> '32x32 512 KiB': a known
+    unit stands for the field's name, rows x cols for the array's shape."""
+    fields = dict(fields)
+    words = []
+    if "rows" in fields and "cols" in fields:
+        words.append(f"{fields.pop('rows')}x{fields.pop('cols')}")
+    for field, value in fields.items():
+        unit = PARAM_UNITS.get(field)
+        words.append(f"{value} {unit}" if unit and value and field not in ("rows", "cols")
+                     else f"{field}={value}" if value else field)
+    return " ".join(words)
 
 
 @dataclass
@@ -149,8 +162,10 @@ def not_shown(df: pd.DataFrame, shown_designs=None) -> str:
     bad = df[df["status"] != "ok"]
     notes = []
     for status, part in bad.groupby("status", sort=True):
-        reasons = sorted(set(part["reason"].fillna("").str.replace(
-            r"^(\w+) [\d.]+ ", r"\1 … ", regex=True).str.slice(0, 60)))
+        reasons = sorted(set(part["reason"].fillna("")
+                             .str.replace(r"^\S+\.ya?ml: ", "", regex=True)  # a local path
+                             .str.replace(r"^(\w+) [\d.]+ ", r"\1 … ", regex=True)
+                             .str.slice(0, 60)))
         notes.append(f"{len(part)} {status} point{'s' * (len(part) != 1)}"
                      + (f" ({'; '.join(reasons[:2])}{' …' if len(reasons) > 2 else ''})"
                         if reasons and reasons != [""] else ""))
@@ -273,8 +288,6 @@ def _stacked_bars(df: pd.DataFrame, ok: pd.DataFrame, prefix: str, designs: list
     total = prefix.rstrip(".")
     panels = list(dict.fromkeys(ok["workload"])) if per_workload else [None]
     rows = df if "status" not in df else df[df["design"].isin(designs)]
-    values = rows[total].to_numpy(dtype=float) if total in rows else np.array([1.0])
-    label, scale = metric_label(total, values)
     label_chars = max(len(style.names[d]) for d in designs) + 11
     fig = _figure(figsize=(2.2 + 0.065 * label_chars + 3.8 * len(panels),
                            0.42 * len(designs) + 2.2), layout="constrained")
@@ -282,6 +295,7 @@ def _stacked_bars(df: pd.DataFrame, ok: pd.DataFrame, prefix: str, designs: list
     hatched = False
     for ax, wl in zip(axes, panels):
         part = rows if wl is None else rows[rows["workload"] == wl]
+        label, scale = metric_label(total, part[total])  # each panel its own prefix
         y = np.arange(len(designs))
         table = part.groupby("design")[cols + [total]].first().reindex(designs) * scale
         left = np.zeros(len(designs))
@@ -407,7 +421,10 @@ def roofline(df: pd.DataFrame, design: str | None = None) -> Figure:
     label naming all of them."""
     style = Style.of(df)
     ok = feasible(df)
-    design = design or ok.loc[ok["seconds"].idxmin(), "design"]
+    if design is None:  # the fastest design that has roofs to draw (not a PIM or GPU one)
+        roofed = ok[np.isfinite(ok["peak_macs_per_s"].astype(float))] \
+            if "peak_macs_per_s" in ok else ok
+        design = (roofed if len(roofed) else ok).sort_values("seconds")["design"].iloc[0]
     part = ok[ok["design"] == design]
     if part.empty:
         raise ValueError(f"design '{design}' has no feasible point")

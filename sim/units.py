@@ -38,6 +38,7 @@ def sig(x: float, digits: int = 3) -> str:
     """`x` with `digits` significant digits in plain notation: 0.0123, 1.23, 1,234."""
     if x is None or not math.isfinite(x):
         return "n/a"
+    x = float(f"{x:.{digits}g}")  # 0.9997 -> 1.0, so it prints as 1.00, not 1.000
     if x == 0:
         return "0"
     decimals = max(0, digits - 1 - math.floor(math.log10(abs(x))))

@@ -73,8 +73,10 @@ def all_text(fig) -> str:
     return "\n".join(parts)
 
 
-def check(fig, names=(), units=True) -> None:
-    """Assert the figure reads on its own; `names` must each appear somewhere in it."""
+def check(fig, names=(), units=True, legend=True, tight=False) -> None:
+    """Assert the figure reads on its own; `names` must each appear somewhere in it;
+    `legend`: whether it needs one (a single series does not); `tight`: saved with
+    bbox_inches="tight", which grows the page to hold everything drawn."""
     renderer = render(fig)
     axes = [ax for ax in fig.axes if ax.has_data()]
     assert axes, "no axes with data"
@@ -90,7 +92,7 @@ def check(fig, names=(), units=True) -> None:
             for label in (xlabel, ax.get_ylabel()):
                 assert not label or UNIT.search(label), f"no unit in axis label '{label}'"
     legends = [ax.get_legend() for ax in fig.axes if ax.get_legend()] + list(fig.legends)
-    assert legends, "no legend"
+    assert legends or not legend, "no legend"
     frames = [ax.get_window_extent(renderer) for ax in axes]
     for leg in legends:
         box = leg.get_window_extent(renderer)
@@ -103,7 +105,8 @@ def check(fig, names=(), units=True) -> None:
     texts = _texts(fig, renderer)
     for (ta, a), (tb, b) in combinations(texts, 2):
         assert not a.overlaps(b), f"labels overlap: {ta!r} and {tb!r}"
-    page = fig.bbox
+    page = fig.bbox if not tight else fig.get_tightbbox(renderer).transformed(
+        fig.dpi_scale_trans)
     for t, box in texts + [(leg.get_texts()[0].get_text() if leg.get_texts() else "legend",
                             leg.get_window_extent(renderer)) for leg in legends]:
         assert box.x0 >= page.x0 - 2 and box.x1 <= page.x1 + 2 and box.y0 >= page.y0 - 2 \

@@ -107,7 +107,7 @@ def test_plots_of_one_sweep_share_order_names_and_colours(small_sweep):
                  for t in fig.axes[0].get_yticklabels()]
         order[kind] = ticks
     assert order["speedup"] == order["energy"] == order["area"][:len(order["speedup"])]
-    assert order["speedup"] == ["PE2D rows=8 cols=8", "PE2D rows=16 cols=16"]  # 8 before 16
+    assert order["speedup"] == ["PE2D 8x8", "PE2D 16x16"]  # 8 before 16
     speed = plots.draw("speedup", df)
     scale = plots.draw("scaling", df, x="PE2D.rows")
     colour = {t.get_text(): h.get_facecolor() for t, h in
@@ -131,9 +131,9 @@ def test_design_names_keep_their_component():
     names = plots.short_labels(["default,PE2D.rows=32,PE2D.cols=32,GLB.capacity_kib=8192",
                                 "default,PE2D.rows=64,PE2D.cols=64,GLB.capacity_kib=8192",
                                 "default,PE2D.rows=64,PE2D.cols=64,GLB.capacity_kib=512"])
-    assert list(names.values()) == ["PE2D rows=32 cols=32 · GLB capacity_kib=8192",
-                                    "PE2D rows=64 cols=64 · GLB capacity_kib=8192",
-                                    "PE2D rows=64 cols=64 · GLB capacity_kib=512"]
+    assert list(names.values()) == ["PE2D 32x32 · GLB 8192 KiB",
+                                    "PE2D 64x64 · GLB 8192 KiB",
+                                    "PE2D 64x64 · GLB 512 KiB"]
     assert plots.short_labels(["fusemax", "bitmod"]) == {"fusemax": "fusemax", "bitmod": "bitmod"}
 
 

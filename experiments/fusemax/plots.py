@@ -53,7 +53,7 @@ def _utilization(out, by, seqs):
             ax.set_ylabel(f"{unit.upper()} utilization (busy / all PE-cycles)")
             ax.set_xticks(x, seqs)
             ax.grid(alpha=0.3)
-    axes[0, 0].legend(fontsize=7)
+    axes[0, 1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     axes[1, 0].set_xlabel("sequence length (tokens)")
     axes[1, 1].set_xlabel("sequence length (tokens)")
     _save(fig, out, "fig6_utilization")
@@ -107,7 +107,7 @@ def _vs_flat(out, by, models, seqs):
         for ax in axes[:, col]:
             ax.set_xticks(x, seqs)
             ax.grid(alpha=0.3)
-    axes[0, 0].legend(fontsize=7, ncol=2)
+    axes[0, 1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     _save(fig, out, "fusemax_vs_flat")
 
 
@@ -125,7 +125,7 @@ def _timeline(out, timeline):
         ax.set_ylabel("busy fraction of PEs")
         ax.set_xlabel("cycle")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="lower right")
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     _save(fig, out, "utilization_over_time")
 
 

@@ -152,7 +152,7 @@ def _plots(out_dir: Path, rows: list[dict], sens: list[dict]) -> list[Path]:
     for ax, study in zip(np.atleast_1d(axes), studies):
         pts = [r for r in sens if r["study"] == study]
         ax.plot([p["value"] for p in pts], [p["speedup_vs_default"] for p in pts], "o-")
-        ax.set_xlabel({"channels": "PIM channels", "data_rate_gbps": "data rate (Gb/s per pin)",
+        ax.set_xlabel({"channels": "PIM channels (count)", "data_rate_gbps": "data rate (Gb/s per pin)",
                        "asic_clock_ghz": "ASIC clock (GHz)"}.get(study, study))
         ax.set_ylabel("speedup vs default PIM-GPT (×)")
         ax.grid(alpha=0.3)

@@ -23,7 +23,7 @@ from sim.plots import KINDS
               help="speedup: the design to compare against (default: the slowest design, "
                    "by geometric-mean latency over the workloads); energy/area: a design "
                    "always drawn.")
-@click.option("--design", default=None, help="roofline: the design to place (default: fastest).")
+@click.option("--design", default=None, help="roofline: the design to place (default: the fastest with a 2D array).")
 @click.option("--x", "x", default=None,
               help="pareto: x objective (default seconds); scaling: the swept parameter.")
 @click.option("--y", "y", default=None, help="pareto: y objective (default energy_j).")

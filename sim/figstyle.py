@@ -56,9 +56,13 @@ def _bbox(fig: Figure, artist):
 def place_labels(ax: Axes, points: list[tuple[float, float, str]], fontsize: float = 7,
                  avoid_legend: bool = True, color: str = "0.15") -> list:
     """Label each (x, y, text) point of `ax` in data coordinates: each label takes the
-    first position, around its point and further out ring by ring, whose box overlaps
-    no label already placed, no marker and no legend; a thin line joins a label moved
-    away from its point. Deterministic (the same figure places the same way)."""
+    first position, around its point and further out ring by ring, that stays inside the
+    axes and overlaps no label already placed, no labelled point's marker and (with
+    `avoid_legend`) the axes' legend; a thin line joins a label moved away from its
+    point. Call it once the figure's layout is final (title and legends set): labels
+    are kept out of the layout so they cannot move the axes afterwards. Matplotlib has
+    no such placer of its own, and this one is deterministic (the same figure places
+    the same way, so saved files stay byte-identical)."""
     fig = ax.figure
     if not hasattr(fig.canvas, "get_renderer"):  # a bare Figure: give it a raster canvas
         from matplotlib.backends.backend_agg import FigureCanvasAgg

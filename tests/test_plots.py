@@ -175,3 +175,9 @@ def test_report_writes_one_html_page(small_sweep):
     assert result.exit_code == 0, result.output
     page = out.read_text()
     assert page.count("<svg") >= 6 and "Pareto front" in page and "infeasible" in page
+
+
+def test_plot_help_states_the_real_defaults():
+    text = CliRunner().invoke(main, ["plot", "--help"]).output
+    assert "slowest design" in text and "first design" not in text
+    assert "fastest with a 2D array" in " ".join(text.split())

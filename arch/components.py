@@ -181,6 +181,11 @@ class Array2D(_Array):
     def pes(self) -> int:
         return self.rows * self.cols
 
+    @property
+    def peak_macs_per_cycle(self) -> float:
+        """MACs the whole array can retire per cycle: one per PE."""
+        return float(self.pes)
+
     def area_mm2(self):
         return self.pes * self.pe_area_um2 * 1e-6
 
@@ -309,3 +314,9 @@ class BitSerialArray(Array2D):
     def cycles_per_weight(self) -> int:
         bpc = self.weight_bits_per_cycle or self.weight_code_bits
         return -(-self.weight_code_bits // bpc)
+
+    @property
+    def peak_macs_per_cycle(self) -> float:
+        """Each PE retires `lanes` MACs every cycles_per_weight cycles (model weights at
+        weight_code_bits; sim/bitserial.py PEConfig.peak_macs_per_cycle per PE)."""
+        return self.pes * self.lanes / self.cycles_per_weight

@@ -42,7 +42,7 @@ class GemmReport:
     compute_cycles: int   # array cycles with no buffer or DRAM stall
     stall_cycles: int     # cycles waiting on the buffer port or DRAM
     total_cycles: int
-    utilization: float    # MACs / (rows x cols x total cycles)
+    utilization: float    # MACs / (peak MACs per cycle x total cycles)
     sram_reads: int       # words read from on-chip buffers
     sram_writes: int      # words written to on-chip buffers
     dram_reads: int       # words read from DRAM
@@ -75,12 +75,15 @@ def gemm_cascade(m: int, k: int, n: int, fmt: str = "int8") -> Cascade:
 
 def simulate_gemm(m: int, k: int, n: int, rows: int, cols: int, dataflow: str,
                   arch: Architecture | str | None = None, timing: str = "native",
-                  fmt: str = "int8") -> GemmReport:
+                  fmt: str | None = None) -> GemmReport:
     """Simulate C[M,N] = A[M,K] x B[K,N] on a rows x cols array with `dataflow`.
 
     `arch` (preset name, file or Architecture; default preset when None) supplies the
     buffer, DRAM and energy tables; its 2D array is resized to rows x cols and limited
-    to `dataflow`. `fmt` is the operand format (int8 = one byte, SCALE-Sim's word).
+    to `dataflow`. `fmt` is the operand format (default: int8, SCALE-Sim's one-byte
+    word, when the array takes it, else the array's first format). Utilization is
+    against the array's true peak (a bit-serial PE retires lanes MACs per
+    cycles-per-weight cycles, not one per cycle).
     """
     for name, value in (("m", m), ("k", k), ("n", n), ("rows", rows), ("cols", cols)):
         if not isinstance(value, int) or value < 1:
@@ -93,6 +96,8 @@ def simulate_gemm(m: int, k: int, n: int, rows: int, cols: int, dataflow: str,
         return _scalesim_report(m, k, n, rows, cols, dataflow)
     base = arch if isinstance(arch, Architecture) else load_arch(arch)
     pe = base.array2d
+    if fmt is None:
+        fmt = "int8" if "int8" in pe.mac_pj else pe.formats[0]
     formats = pe.formats if fmt in pe.formats else [*pe.formats, fmt]
     if fmt not in pe.mac_pj:
         raise SpecError(f"array '{pe.name}' has no MAC energy for format {fmt!r} "
@@ -108,7 +113,7 @@ def simulate_gemm(m: int, k: int, n: int, rows: int, cols: int, dataflow: str,
     return GemmReport(
         m, k, n, rows, cols, dataflow, timing,
         compute_cycles=e.compute_cycles, stall_cycles=e.stall_cycles, total_cycles=e.cycles,
-        utilization=e.macs / (rows * cols * e.cycles),
+        utilization=e.macs / (sized.array2d.peak_macs_per_cycle * e.cycles),
         sram_reads=e.glb_read_bytes // word, sram_writes=e.glb_write_bytes // word,
         dram_reads=e.dram_read_bytes // word, dram_writes=e.dram_write_bytes // word,
         mapping=e.mapping.describe())

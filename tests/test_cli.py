@@ -34,6 +34,45 @@ def test_run_summary():
     assert "gpt2-prefill on default" in result.output and "utilization PE2D" in result.output
 
 
+TINY = """\
+model: {name: tiny, layers: 1, d_model: 64, heads: 2, d_ff: 128, vocab: 100,
+        source: "test model"}
+phase: {kind: prefill, seq_len: 8}
+batch: 1
+format: fp16
+"""
+
+
+def test_summary_units_fit_a_tiny_workload(tmp_path):
+    (tmp_path / "tiny.yaml").write_text(TINY)
+    out = CliRunner().invoke(main, ["run", str(tmp_path / "tiny.yaml")]).output
+    lines = {}
+    for ln in out.splitlines():  # the totals: the first line starting with each word
+        if ln.strip():
+            lines.setdefault(ln.split()[0], ln)
+    assert "µs" in lines["time"] and "µJ" in lines["energy"]
+    assert "KB" in lines["DRAM"] and " 0.0 " not in lines["DRAM"]
+    for word in ("time", "energy", "DRAM"):
+        assert not any(tok in ("0.0", "0.00", "0.000") for tok in lines[word].split()), lines[word]
+
+
+def test_summary_names_an_architecture_file_and_a_missing_area_model(tmp_path):
+    custom = tmp_path / "glb16384.yaml"
+    custom.write_text((REPO / "arch" / "presets" / "default.yaml").read_text())
+    out = CliRunner().invoke(main, ["run", GPT2, "--arch", str(custom)]).output
+    assert f"on {custom} (name: default)" in out.replace("\n", "")
+    gpu = CliRunner().invoke(main, ["run", GPT2, "--arch", "gpu-t4"]).output
+    area = next(ln for ln in gpu.splitlines() if ln.strip().startswith("area"))
+    assert "n/a" in area and "0.00" not in area
+
+
+def test_units_pick_their_prefix():
+    from sim.units import fmt
+    assert fmt(1.234e-3, "s") == "1.23 ms" and fmt(5e-7, "s") == "500 ns"
+    assert fmt(3.4e-4, "J") == "340 µJ" and fmt(2.6e9, "B") == "2.60 GB"
+    assert fmt(0.0, "B") == "0 B" and fmt(999.7e-6, "s") == "1.00 ms"
+
+
 def test_objective_and_saved_mapping(tmp_path):
     saved = tmp_path / "m.yaml"
     first = CliRunner().invoke(main, ["run", GPT2, "--objective", "energy", "--json",

@@ -47,6 +47,28 @@ def test_native_keeps_the_lower_bounds(m, k, n, rows, cols, dataflow):
     assert r.dram_reads >= m * k + k * n and r.dram_writes >= m * n  # compulsory words
 
 
+@settings(max_examples=15, deadline=None)
+@given(m=st.integers(1, 300), k=st.integers(1, 600), n=st.integers(1, 300),
+       shape=st.sampled_from([(4, 4), (16, 16), (32, 32), (64, 16)]),
+       dataflow=st.sampled_from(["os", "ws"]))
+def test_bitserial_utilization_is_against_the_true_peak(m, k, n, shape, dataflow):
+    # A BitMoD PE retires 4 lanes of MACs every 2 cycles (4-bit codes, 2 bits per
+    # cycle): 2 MACs per PE-cycle, so MACs / (rows x cols x cycles) can exceed 1.
+    r = simulate_gemm(m, k, n, *shape, dataflow, "bitmod")
+    peak = shape[0] * shape[1] * 4 / 2
+    assert r.total_cycles * peak >= m * k * n
+    assert 0 < r.utilization <= 1
+    assert r.utilization == pytest.approx(m * k * n / (peak * r.total_cycles))
+
+
+def test_gemm_on_bitmod_defaults_to_its_activation_format():
+    result = CliRunner().invoke(main, ["gemm", "--m", "64", "--k", "256", "--n", "64",
+                                       "--array", "16x16", "--dataflow", "ws",
+                                       "--arch", "bitmod", "--json"])
+    assert result.exit_code == 0, result.output
+    assert 0 < json.loads(result.output)["utilization"] <= 1
+
+
 def test_native_overlaps_folds_that_scalesim_serializes():
     # Long streams, many folds: SCALE-Sim pays fill and drain on each of 256 folds.
     case = (512, 768, 3072, 32, 32, "os")

@@ -66,3 +66,11 @@ def test_bad_files(tmp_path):
         assert result.exit_code == 2, result.output
         assert fragment in result.output
         assert "Traceback" not in result.output
+
+
+def test_format_list_needs_no_file():
+    listed = invoke("--format", "list")
+    assert listed.exit_code == 0, listed.output
+    assert "bitmod_fp3" in listed.output
+    missing = invoke("--format", "int4_asym")
+    assert missing.exit_code == 2 and "FILE" in missing.output

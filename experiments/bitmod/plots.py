@@ -9,6 +9,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from sim.figstyle import save  # noqa: E402
+
 LABEL = {"fp16-baseline": "FP16", "ant": "ANT", "olive": "OliVe", "bitmod": "BitMoD"}
 COLOR = {"fp16-baseline": "#9e9e9e", "ant": "#4c72b0", "olive": "#dd8452", "bitmod": "#55a868"}
 PARTS = [("compute_j", "compute", "#4c72b0"), ("buffer_j", "buffers", "#dd8452"),
@@ -21,9 +23,7 @@ TITLE = {"discriminative": "discriminative (256-token prefill)",
 
 def _save(fig, out: Path, stem: str):
     fig.tight_layout(rect=(0, 0, 1, 0.92))
-    for ext in ("png", "svg"):
-        fig.savefig(out / f"{stem}.{ext}", dpi=150)
-    plt.close(fig)
+    save(fig, out / stem)
 
 
 def speedup_plot(get, models, accels, tasks, out: Path):
@@ -42,7 +42,8 @@ def speedup_plot(get, models, accels, tasks, out: Path):
             xs = [j + (i - (len(accels) - 1) / 2) * width for j in range(len(names))]
             ax.bar(xs, vals, width, label=LABEL[a], color=COLOR[a])
         ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
-        ax.set_ylabel("speedup over FP16")
+        ax.set_xlabel("model")
+        ax.set_ylabel("speedup over FP16 (×, GEMM cycles)")
         ax.set_title(TITLE.get(task, task))
         ax.grid(axis="y", alpha=0.3)
     handles, labels = axes[0][0].get_legend_handles_labels()
@@ -69,7 +70,8 @@ def energy_plot(get, models, accels, tasks, out: Path):
                     bottom += v
                 ax.text(x, bottom + 0.02, LABEL[a][0], ha="center", va="bottom", fontsize=6)
         ax.set_xticks(range(len(models)), models, rotation=30, ha="right")
-        ax.set_ylabel("energy / FP16 baseline")
+        ax.set_xlabel("model")
+        ax.set_ylabel("GEMM energy / FP16 baseline's")
         ax.set_title(f"{TITLE.get(task, task)}\nbars: F=FP16 A=ANT O=OliVe B=BitMoD", fontsize=10)
         ax.set_ylim(0, 1.15)
         ax.grid(axis="y", alpha=0.3)

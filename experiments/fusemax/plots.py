@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from experiments.fusemax import paper  # noqa: E402
+from sim.figstyle import log_ticks, save  # noqa: E402
 
 COLORS = {"unfused": "#999999", "flat": "#d95f02", "fusemax": "#1b9e77",
           "flat-exp6": "#7570b3"}
@@ -21,9 +22,7 @@ LABELS = {"unfused": "Unfused", "flat": "FLAT", "fusemax": "FuseMax",
 
 def _save(fig, out: Path, name: str):
     fig.tight_layout()
-    for ext in ("png", "svg"):
-        fig.savefig(out / f"{name}.{ext}", dpi=130)
-    plt.close(fig)
+    save(fig, out / name, dpi=130)
 
 
 def all_figures(out: Path, rows, points, models, seqs, timeline):
@@ -51,11 +50,12 @@ def _utilization(out, by, seqs):
                             label=f"{LABELS[d]} (paper)")
             ax.set_title(f"{model}: {unit.upper()} array utilization")
             ax.set_ylim(0, 1.05)
+            ax.set_ylabel(f"{unit.upper()} utilization (busy / all PE-cycles)")
             ax.set_xticks(x, seqs)
             ax.grid(alpha=0.3)
-    axes[0, 0].legend(fontsize=7)
-    axes[1, 0].set_xlabel("sequence length")
-    axes[1, 1].set_xlabel("sequence length")
+    axes[0, 1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    axes[1, 0].set_xlabel("sequence length (tokens)")
+    axes[1, 1].set_xlabel("sequence length (tokens)")
     _save(fig, out, "fig6_utilization")
 
 
@@ -71,14 +71,16 @@ def _normalised(out, by, models, seqs):
             axes[0].bar(x + (i - 1) * w, sp, w, color=COLORS[d], label=LABELS[d])
             axes[1].bar(x + (i - 1) * w, en, w, color=COLORS[d], label=LABELS[d])
         axes[0].set_yscale("log")
-        axes[0].set_ylabel("speedup over Unfused")
-        axes[1].set_ylabel("energy / Unfused")
+        log_ticks(axes[0])
+        axes[0].set_ylabel("speedup over Unfused (×, log)")
+        axes[1].set_ylabel("energy / Unfused energy")
         axes[0].set_title(f"{scope}: speedup (Figs. 8/10 convention)")
         axes[1].set_title(f"{scope}: energy (Figs. 9/11 convention)")
         for ax in axes:
             ax.set_xticks(x, labels, fontsize=7)
+            ax.set_xlabel("model and sequence length (tokens)")
             ax.grid(axis="y", alpha=0.3)
-        axes[0].legend(fontsize=8)
+        axes[0].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
         _save(fig, out, fig_name)
 
 
@@ -99,10 +101,13 @@ def _vs_flat(out, by, models, seqs):
                               label=f"{model} paper")
         axes[0, col].set_title(f"{scope}: FuseMax speedup over FLAT")
         axes[1, col].set_title(f"{scope}: FuseMax energy / FLAT")
+        axes[0, col].set_ylabel("speedup over FLAT (× lower latency)")
+        axes[1, col].set_ylabel("energy / FLAT energy")
+        axes[1, col].set_xlabel("sequence length (tokens)")
         for ax in axes[:, col]:
             ax.set_xticks(x, seqs)
             ax.grid(alpha=0.3)
-    axes[0, 0].legend(fontsize=7, ncol=2)
+    axes[0, 1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     _save(fig, out, "fusemax_vs_flat")
 
 
@@ -117,10 +122,10 @@ def _timeline(out, timeline):
         ax.set_title(f"{LABELS[d]}: utilization over time, one BERT head, 1K tokens "
                      f"({len(timeline[d]['2D']):,} cycles, cycle-level run)")
         ax.set_ylim(0, 1.05)
-        ax.set_ylabel("busy fraction")
+        ax.set_ylabel("busy fraction of PEs")
+        ax.set_xlabel("cycle")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="lower right")
-    axes[1].set_xlabel("cycle")
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     _save(fig, out, "utilization_over_time")
 
 
@@ -149,7 +154,8 @@ def _energy_breakdown(out, rows, model, seqs):
             ax.text(si + (di - 1) * w, bottom, {"unfused": "U", "flat": "FL", "fusemax": "FM"}[d],
                     ha="center", va="bottom", fontsize=7)
     ax.set_xticks(range(len(seqs)), seqs)
-    ax.set_ylabel("energy / FLAT")
+    ax.set_xlabel("sequence length (tokens)")
+    ax.set_ylabel("energy / FLAT energy")
     ax.set_title(f"{model} attention energy by component (U = Unfused, FL = FLAT, FM = FuseMax)")
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
     ax.grid(axis="y", alpha=0.3)

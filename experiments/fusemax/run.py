@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import time
 from functools import lru_cache
 from pathlib import Path
 
@@ -145,7 +144,6 @@ def _mean(xs):
 
 @EXPERIMENTS.register("fusemax")
 def run(out_dir: Path, quick: bool) -> dict:
-    start = time.perf_counter()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     models = ("BERT", "XLM") if quick else tuple(MODELS)
@@ -178,8 +176,7 @@ def run(out_dir: Path, quick: bool) -> dict:
     headline = _headline(points)
     from experiments.fusemax import plots
     plots.all_figures(out_dir, rows, points, models, seqs, _timeline())
-    _write_table(out_dir / "headline_table.md", headline, points, quick,
-                 time.perf_counter() - start, rows)
+    _write_table(out_dir / "headline_table.md", headline, points, quick, rows)
     return {k: v for k, v in headline.items() if k in paper.HEADLINE and "flat" in k}
 
 
@@ -369,11 +366,11 @@ def _difference_lines(points, rows) -> list[str]:
     return lines
 
 
-def _write_table(path: Path, headline: dict, points: list[dict], quick: bool, secs: float,
+def _write_table(path: Path, headline: dict, points: list[dict], quick: bool,
                  rows: list[dict]):
     lines = ["# FuseMax reproduction: ours vs the paper", "",
              f"Grid: {'quick (BERT, XLM x 1K, 4K)' if quick else '4 models x 6 lengths'}; "
-             f"arithmetic means over the grid, as the paper averages. Run time {secs:.0f} s.", "",
+             "arithmetic means over the grid, as the paper averages.", "",
              "| headline | ours | paper | ours / paper |", "|---|---|---|---|"]
     for k, v in headline.items():
         ratio = "" if v["paper"] is None else f"{v['ours'] / v['paper']:.2f}"

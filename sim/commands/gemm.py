@@ -39,12 +39,14 @@ def _array(ctx, param, value):
               show_default=True,
               help="native: our model (overlapping folds, tiling, DRAM); scalesim: "
                    "SCALE-Sim v3's conventions, equal to its compute cycles.")
-@click.option("--format", "fmt", default="int8", show_default=True,
-              help="Operand number format (int8 is SCALE-Sim's one-byte word).")
+@click.option("--format", "fmt", default=None,
+              help="Operand number format. Default: int8 (SCALE-Sim's one-byte word) when "
+                   "the array has it, else the array's first format (fp16 on bitmod).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def command(m, k, n, array, dataflow, arch_name, timing, fmt, as_json):
     """Simulate C[M,N] = A[M,K] x B[K,N] on a systolic array and print its cycles,
-    utilization and buffer/DRAM traffic (counts in words)."""
+    utilization (MACs over the array's peak MACs per cycle x cycles) and buffer/DRAM
+    traffic (counts in words)."""
     from sim.gemm import simulate_gemm
 
     rows, cols = array

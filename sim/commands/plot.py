@@ -20,9 +20,10 @@ from sim.plots import KINDS
 @click.option("--sweep", "sweep_name", default=None,
               help="Only this sweep's points (a store shared by several sweeps).")
 @click.option("--baseline", default=None,
-              help="speedup/energy/area: the design label to compare against "
-                   "(default: the first design).")
-@click.option("--design", default=None, help="roofline: the design to place (default: fastest).")
+              help="speedup: the design to compare against (default: the slowest design, "
+                   "by geometric-mean latency over the workloads); energy/area: a design "
+                   "always drawn.")
+@click.option("--design", default=None, help="roofline: the design to place (default: the fastest with a 2D array).")
 @click.option("--x", "x", default=None,
               help="pareto: x objective (default seconds); scaling: the swept parameter.")
 @click.option("--y", "y", default=None, help="pareto: y objective (default energy_j).")

@@ -37,7 +37,7 @@ def load_matrix(path: str) -> np.ndarray:
 
 @COMMANDS.register("quantize")
 @click.command("quantize")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.argument("file", type=click.Path(exists=True, dir_okay=False), required=False)
 @click.option("--format", "format_name", required=True, metavar="NAME",
               help="Number format or scheme, e.g. bitmod_fp3, int4_asym, ant4, olive4, mxfp4 "
                    "(`--format list` names them all).")
@@ -46,13 +46,17 @@ def load_matrix(path: str) -> np.ndarray:
                    "MX 32). Must divide the number of columns.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def command(file, format_name, group_size, as_json):
-    """Quantize the 2-D weight matrix in FILE.npy; print MSE, SQNR and bits per weight."""
+    """Quantize the 2-D weight matrix in FILE.npy; print MSE, SQNR and bits per weight.
+    `--format list` names the formats and needs no FILE."""
     import arch.numformats as nf
 
     if format_name == "list":
         for name in nf.available():
             console.print(f"  [bold]{name}[/]  {nf.get_format(name).description}", highlight=False)
         return
+    if file is None:
+        raise click.UsageError("Missing argument 'FILE' (a .npy weight matrix); only "
+                               "`--format list` runs without one")
     try:
         scheme = nf.get_format(format_name)
     except KeyError:

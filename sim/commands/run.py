@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import click
 from rich.console import Console
@@ -58,7 +59,7 @@ def run(workload, arch_name, objective, mapping_file, save_mapping, as_json, exp
     if as_json:
         click.echo(result.to_json(indent=2))
         return
-    _summary(result, time.perf_counter() - start)
+    _summary(result, time.perf_counter() - start, _arch_label(architecture))
     if save_mapping:
         console.print(f"mapping written to {save_mapping}")
     if explain is not None:
@@ -116,18 +117,31 @@ def _fmt(key) -> str:
     return "(" + ", ".join(f"{v:.6g}" for v in key) + ")"
 
 
-def _summary(result, wall: float):
+def _arch_label(architecture) -> str:
+    """The preset's name, or the file an architecture came from (its `name:` beside)."""
+    from arch.spec import PRESETS_DIR
+
+    file = Path(architecture.file) if architecture.file else None
+    if file is None or file.resolve().parent == PRESETS_DIR.resolve():
+        return architecture.name
+    return f"{file} (name: {architecture.name})"
+
+
+def _summary(result, wall: float, arch_label: str | None = None):
+    from sim.units import fmt, prefix_for, sig
+
     d = result.to_dict()
-    console.print(f"[bold]{d['workload']}[/] on [bold]{d['arch']}[/]  "
-                  f"(simulated in {wall:.2f} s)")
+    console.print(f"[bold]{d['workload']}[/] on [bold]{arch_label or d['arch']}[/]  "
+                  f"(simulated in {wall:.2f} s)", highlight=False)
     totals = Table(show_header=False, box=None)
     totals.add_row("cycles", f"{d['cycles']:,}")
-    totals.add_row("time", f"{d['seconds'] * 1e3:.3f} ms")
-    totals.add_row("energy", f"{d['energy_j'] * 1e3:.3f} mJ")
-    totals.add_row("area", f"{d['area_mm2']:.2f} mm²")
+    totals.add_row("time", fmt(d["seconds"], "s"))
+    totals.add_row("energy", fmt(d["energy_j"], "J"))
+    totals.add_row("area", f"{sig(d['area_mm2'])} mm²" if d["area_breakdown"]
+                   else "n/a (no area model for this device)")
     totals.add_row("MACs", f"{d['macs']:,}")
-    totals.add_row("DRAM traffic", f"{d['dram_bytes'] / 1e6:,.1f} MB "
-                   f"(compulsory {d['compulsory_dram_bytes'] / 1e6:,.1f} MB)")
+    totals.add_row("DRAM traffic", f"{fmt(d['dram_bytes'], 'B')} "
+                   f"(compulsory {fmt(d['compulsory_dram_bytes'], 'B')})")
     for unit, u in d["utilization"].items():
         totals.add_row(f"utilization {unit}", f"{u:.1%}")
     console.print(totals)
@@ -138,19 +152,23 @@ def _summary(result, wall: float):
         macs=("macs", "sum"), energy=("energy_j", "sum"))
     table = Table(title="by Einsum, summed over layers (mappings: --save-mapping or --json)",
                   title_justify="left")
-    for col in ("Einsum", "unit", "n", "cycles", "share", "stall", "GMACs", "mJ"):
+    mac_scale, mac_unit = prefix_for(by["macs"].max(), "MAC")
+    j_scale, j_unit = prefix_for(by["energy"].max(), "J")
+    for col in ("Einsum", "unit", "n", "cycles", "share", "stall", f"{mac_unit}s", j_unit):
         table.add_column(col, justify="left" if col in ("Einsum", "unit") else "right",
                          no_wrap=True)
     total_cycles = max(1, d["cycles"])
     for row in by.reset_index().itertuples():
         table.add_row(row.op, row.unit, str(row.n), f"{row.cycles:,}",
                       f"{row.cycles / total_cycles:.1%}", f"{row.stall:,}",
-                      f"{row.macs / 1e9:.2f}", f"{row.energy * 1e3:.2f}")
+                      sig(row.macs / mac_scale), sig(row.energy / j_scale))
     console.print(table)
     energy = Table(title="energy by component", title_justify="left")
     energy.add_column("component")
-    energy.add_column("mJ", justify="right")
+    j_scale, j_unit = prefix_for(max(d["energy_breakdown"].values(), default=0.0), "J")
+    energy.add_column(j_unit, justify="right")
     energy.add_column("share", justify="right")
     for comp, j in sorted(d["energy_breakdown"].items(), key=lambda kv: -kv[1]):
-        energy.add_row(comp, f"{j * 1e3:.3f}", f"{j / d['energy_j']:.1%}")
+        energy.add_row(comp, sig(j / j_scale, 4),
+                       f"{j / d['energy_j']:.1%}" if d["energy_j"] else "-")
     console.print(energy)

@@ -92,7 +92,7 @@ def metrics(result, architecture) -> dict:
     row["edp_js"] = result.energy_j * result.seconds
     row.update({f"area_mm2.{k}": v for k, v in result.area_breakdown_mm2.items()})
     clock = architecture.clock_ghz * 1e9
-    row["peak_macs_per_s"] = _unit_size(architecture, "array2d", "pes") * clock
+    row["peak_macs_per_s"] = _unit_size(architecture, "array2d", "peak_macs_per_cycle") * clock
     row["vec_peak_ops_per_s"] = _unit_size(architecture, "array1d", "lanes") * clock
     row["dram_gb_s"] = _unit_size(architecture, "dram", "bandwidth_gb_s")
     row["macs_per_s"] = result.macs / result.seconds if result.seconds else 0.0

@@ -121,7 +121,8 @@ def _summary(result, wall: float):
     console.print(f"[bold]{d['workload']}[/] on [bold]{d['arch']}[/]  "
                   f"(simulated in {wall:.2f} s)")
     totals = Table(show_header=False, box=None)
-    totals.add_row("cycles", f"{d['cycles']:,}")
+    clock = d["meta"].get("clock", "")
+    totals.add_row("cycles", f"{d['cycles']:,} at {result.clock_ghz:g} GHz" + (f" ({clock})" if clock else ""))
     totals.add_row("time", f"{d['seconds'] * 1e3:.3f} ms")
     totals.add_row("energy", f"{d['energy_j'] * 1e3:.3f} mJ")
     totals.add_row("area", f"{d['area_mm2']:.2f} mm²")

@@ -2,7 +2,6 @@
 
 import json
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
@@ -10,9 +9,8 @@ import arch
 from arch.costmodels import CENT_AIM
 from sim.pim.channel import KINDS
 from sim.pim.run import simulate_pim, timing_cycles
-from tests.test_pim_mapping import load_tiny
-
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import REPO as ROOT
+from test_pim_mapping import load_tiny
 
 
 def test_cent_aim_prices_follow_the_published_calculator():

@@ -1,10 +1,12 @@
 """A whole cascade on a PIM architecture (PIM-GPT): contractions on the DRAM channels,
-everything else on the ASIC, one Einsum after another on a common timeline.
+everything else on the ASIC, on a common timeline.
 
 Each channel keeps its DRAM state across Einsums (open rows, refresh debt), so refresh
 falls where the timeline puts it. A PIM Einsum starts on every channel at the same
 cycle (the ASIC has written its input vectors) and ends when the slowest channel's last
-result is read; the ASIC work (non-linear ops, partial-sum adds) follows it.
+result is read; the ASIC works on its results as they come (`Timeline`), and the
+channels go on with the next GEMV whose input is ready. Energy per DRAM command from
+the preset's prices (CENT's AiM model in pim-gpt.yaml); results in command-clock cycles.
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ from arch.pim import PimAsic, PimDram
 from mapper.pim import PimConfig, PimMapping, channel_plans, map_einsum, stored_tensors
 from sim.pim.asic import asic_cost
 from sim.pim.bank_mac import BankMacConfig
+from sim.pim.channel import KINDS, ChannelState
 from sim.pim.engine import channel_process
 from sim.pim.fastpath import run_ops
-from sim.pim.channel import KINDS, ChannelState
 from sim.pim.program import ChannelRun, Issuer, refresh_while_idle
 from sim.pim.timing import TimingCycles, TimingNs
 from sim.energy import Actions

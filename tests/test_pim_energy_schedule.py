@@ -4,6 +4,7 @@ import json
 from collections import Counter
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import arch
 from arch.costmodels import CENT_AIM
@@ -122,3 +123,51 @@ def test_eager_framework_baseline_terms(tmp_path):
                                            f"{dev}.kernel_launch_us": 0.0}))
     bw = d.mem_bandwidth_gb_s * 1e9 * d.mem_efficiency
     assert no_launch.seconds - no_cat.seconds == pytest.approx(2 * kv_bytes / bw, rel=1e-6)
+
+
+@st.composite
+def chains(draw):
+    """Random cascades on the two units: (unit, own cycles, input indices, rounds)."""
+    ops = []
+    for i in range(draw(st.integers(1, 12))):
+        deps = draw(st.lists(st.integers(0, i - 1), max_size=2, unique=True)) if i else []
+        ops.append((draw(st.sampled_from(["pim", "asic"])), draw(st.integers(0, 500)), deps,
+                    draw(st.integers(0, 40)), draw(st.integers(1, 8)), draw(st.booleans())))
+    return ops
+
+
+@settings(max_examples=200, deadline=None)
+@given(chains())
+def test_timeline_bounds(ops):
+    """Overlapped: never slower than one unit after the other, never faster than the
+    busier unit; the Einsums' shares add up to the end; a unit never runs two things
+    at once and nothing starts before a whole (non-streamed) input is ready."""
+    from sim.pim.run import Timeline
+
+    def run(overlap):
+        tl, total, spans = Timeline(overlap), 0, []
+        for i, (unit, cyc, deps, asic, rounds, kv) in enumerate(ops):
+            names = [f"t{d}" for d in deps]
+            if unit == "pim":
+                start = tl.pim_start(names, after_asic=kv)
+                assert all(tl.ready[n] <= start for n in names)
+                before_asic = tl.asic_free
+                total += tl.run_pim(f"t{i}", start, cyc, asic, rounds)
+                spans.append(("pim", start, start + cyc))
+                if asic:
+                    spans.append(("asic", max(before_asic, start), tl.asic_free))
+            else:
+                before = tl.asic_free
+                total += tl.run_asic(f"t{i}", names, cyc)
+                spans.append(("asic", tl.ready[f"t{i}"] - cyc, tl.ready[f"t{i}"]))
+                assert tl.ready[f"t{i}"] >= before + cyc
+        assert total == tl.end
+        for unit in ("pim", "asic"):
+            s = sorted((a, b) for u, a, b in spans if u == unit and b > a)
+            assert all(s[k][1] <= s[k + 1][0] for k in range(len(s) - 1)), unit
+        return tl.end
+
+    serial, over = run(False), run(True)
+    pim = sum(c for u, c, *_ in ops if u == "pim")
+    asic = sum(c for u, c, *_ in ops if u == "asic") + sum(a for u, _, _, a, _, _ in ops if u == "pim")
+    assert max(pim, asic) <= over <= serial == pim + asic

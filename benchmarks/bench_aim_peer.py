@@ -117,14 +117,13 @@ def peer(binary: str, config: str | None, trace: str) -> dict:
         raise SystemExit(f"the peer failed ({out.returncode}): {out.stderr[-500:]}")
     text = out.stdout + out.stderr
 
-    def total(name: str) -> float:
-        return sum(float(v) for v in re.findall(rf"\b{name}\w*:\s*([0-9.eE+-]+)", text))
+    def total(command: str) -> float:  # the AiM controller's per-channel counters, summed
+        return sum(float(v) for v in re.findall(rf"CH\d+_num_{command}_commands:\s*([0-9.eE+-]+)", text))
 
-    mac = total("num_MAC16_commands")
-    act = total("num_ACT16_commands")
+    mac, act = total("MAC16"), total("ACT16")
     return {"cycles": int(max(float(v) for v in re.findall(r"memory_system_cycles:\s*([0-9.]+)", text))),
-            "ACT": int(act), "MAC": int(mac), "PRE": int(total("num_PREA_commands")),
-            "REF": int(total("num_REFab_commands")), "row_hit": 1 - act / mac if mac else 0.0}
+            "ACT": int(act), "MAC": int(mac), "PRE": int(total("PREA")),
+            "REF": int(total("REFab")), "row_hit": 1 - act / mac if mac else 0.0}
 
 
 def main() -> int:

@@ -32,8 +32,10 @@ from mapper.pim import GbWrite, PimConfig, PimMapping, RowOp, _gemv_ops  # noqa:
 from sim.pim.fastpath import run_channels_fast  # noqa: E402
 from sim.pim.run import timing_cycles  # noqa: E402
 
-PROGRAMS = [(4096, 4096, 1), (4096, 4096, 8), (4096, 4096, 32),
-            (6400, 1600, 1), (6400, 1600, 8), (6400, 1600, 32)]  # (N, K, channels)
+# (N, K, channels, result reads): the last two without RD_MAC isolate the row cycle
+PROGRAMS = [(4096, 4096, 1, True), (4096, 4096, 8, True), (4096, 4096, 32, True),
+            (6400, 1600, 1, True), (6400, 1600, 8, True), (6400, 1600, 32, True),
+            (4096, 4096, 1, False), (6400, 1600, 8, False)]
 
 CONFIG = """Frontend:
   impl: AiMTrace
@@ -63,33 +65,41 @@ MemorySystem:
 """
 
 
-def channel_programs(n: int, k: int, channels: int, cfg: PimConfig) -> list[list]:
-    """Our mapper's program for each channel: neurons round-robin over every bank."""
+def channel_programs(n: int, k: int, channels: int, cfg: PimConfig, reads: bool = True) -> list[list]:
+    """Our mapper's program for each channel: neurons round-robin over every bank
+    (`reads` False: the same MACs with no result reads)."""
     kcols = -(-k // cfg.lanes)
     chunk = min(kcols, cfg.row_cols, cfg.gb_cols)
     per_row = max(1, min(cfg.row_cols, cfg.gb_cols) // kcols) if kcols <= chunk else 1
     m = PimMapping("pim", 1, 1, n, k, chunk, per_row)
     total = channels * cfg.banks
-    return [_gemv_ops(len(range(c * cfg.banks, n, total)), m, cfg, 0)[0] for c in range(channels)]
+    progs = [_gemv_ops(len(range(c * cfg.banks, n, total)), m, cfg, 0)[0] for c in range(channels)]
+    if not reads:
+        progs = [[RowOp(op.row, tuple((cols, False) for cols, _ in op.pieces), op.tag)
+                  if isinstance(op, RowOp) else op for op in prog] for prog in progs]
+    return progs
 
 
 def peer_trace(programs: list[list]) -> str:
-    """The peer's AiM instructions for the channel programs (equal programs share a mask)."""
+    """The peer's AiM instructions for the channel programs (equal programs share a mask;
+    different ones are interleaved op by op, so the peer's in-order instruction stream
+    does not serialize the channels)."""
     groups: dict[tuple, int] = {}
     for c, prog in enumerate(programs):
         groups[tuple(prog)] = groups.get(tuple(prog), 0) | (1 << c)
     lines = []
-    for prog, mask in groups.items():
-        for op in prog:
-            if isinstance(op, GbWrite):
-                lines.append(f"AiM WR_GB {op.bursts} 0 {mask:#x}")
-            elif isinstance(op, RowOp):
-                for cols, read in op.pieces:
-                    lines.append(f"AiM MAC_ABK {cols} {mask:#x} {op.row}")
-                    if read:
-                        lines.append(f"AiM RD_MAC 0 {mask:#x}")
-            else:
-                raise ValueError(f"no peer instruction for {op!r}")
+    longest = max(len(p) for p in groups)
+    steps = [(prog[i], mask) for i in range(longest) for prog, mask in groups.items() if i < len(prog)]
+    for op, mask in steps:
+        if isinstance(op, GbWrite):
+            lines.append(f"AiM WR_GB {op.bursts} 0 {mask:#x}")
+        elif isinstance(op, RowOp):
+            for cols, read in op.pieces:
+                lines.append(f"AiM MAC_ABK {cols} {mask:#x} {op.row}")
+                if read:
+                    lines.append(f"AiM RD_MAC 0 {mask:#x}")
+        else:
+            raise ValueError(f"no peer instruction for {op!r}")
     lines.append("AiM EOC")
     return "\n".join(lines) + "\n"
 
@@ -136,14 +146,14 @@ def main() -> int:
     pim = aim.components[0]
     tc = timing_cycles(pim)
     print(f"{'program':22} {'tool':5} {'cycles':>9} {'ACT':>6} {'MAC':>8} {'PRE':>6} {'REF':>5} {'row hit':>8}")
-    for n, k, ch in PROGRAMS:
+    for n, k, ch, reads in PROGRAMS:
         cfg = PimConfig.from_arch(pim.model_copy(update={"channels": ch}))
-        progs = channel_programs(n, k, ch, cfg)
+        progs = channel_programs(n, k, ch, cfg, reads)
         rows = [("ours", ours(progs, tc))]
         if a.peer:
             rows.append(("peer", peer(a.peer, a.config, peer_trace(progs))))
         for tool, r in rows:
-            print(f"{f'1x{k}x{n} on {ch} ch':22} {tool:5} {r['cycles']:>9,} {r['ACT']:>6} {r['MAC']:>8} "
+            print(f"{f'1x{k}x{n} {ch} ch' + ('' if reads else ' no RD'):22} {tool:5} {r['cycles']:>9,} {r['ACT']:>6} {r['MAC']:>8} "
                   f"{r['PRE']:>6} {r['REF']:>5} {r['row_hit']:>8.3f}")
         if a.peer:
             print(f"{'':22} {'ratio':5} {rows[0][1]['cycles'] / max(1, rows[1][1]['cycles']):>9.3f}")

@@ -28,7 +28,7 @@ def register(class_name: str):
 
 
 def is_cost_field(name: str) -> bool:
-    return (name.endswith(("_pj", "_um2", "_mm2")) or any(u in name for u in ("_pj_", "_mm2_", "_um2_"))
+    return (name.endswith(("_pj", "_um2", "_mm2")) or any(u in name for u in ("_pj_", "_mm2_", "_um2_", "_mw_"))
             or name == "leak_mw")
 
 

@@ -284,3 +284,112 @@ def aladdin(c: Component, technology_nm: float) -> Costs:
                  f"Aladdin (Shao et al., ISCA 2014) via hwcomponents-library: int MAC "
                  f"{', '.join(ints)} with 4x-wide accumulators, {technology_nm:g} nm "
                  f"({versions_text(ALADDIN_PACKAGES)})")
+
+
+# ------------------------------------------------------------------ CENT's AiM model
+
+# CENT (Gu et al., "PIM Is All You Need: A CXL-Enabled GPU-Free System for LLM
+# Inference", ASPLOS 2025), its AiM power calculator: Morteza1814/CENT
+# cent_simulation/cellar_power_calculator.py (the same file ships as
+# arkhadem/aim_simulator scripts/cellar_power_calculator.py). Per-channel powers in mW
+# (DRAM_POWER: the x16 figures halved to one channel) and the times they are charged over.
+CENT_AIM = {
+    "P_ACT_mw": 132.6 / 2, "P_RD_mw": 876.3 / 2, "P_WR_mw": 1106.3 / 2,
+    "P_ACT_STBY_mw": 527.5 / 2, "P_PRE_STBY_mw": 366.3 / 2,
+    "tRC_ns": 44.5, "tBL_ns": 1.25, "tCCDL_ns": 1.0,   # the calculator's own tRC, tBL, tCCDL
+    "DQ_pj_per_bit": 5.5,
+    "CTRL_PHY_mw": 381.0445262, "CTRL_TRX_mw": 267.7082056,  # CTRL_POWER, per controller
+    "CH_PER_CTRL": 2.0, "FREQ_ghz": 2.0,
+}
+
+
+@cost_model("cent-aim")
+def cent_aim(c: Component, technology_nm: float) -> Costs:
+    """A `pim_dram` priced per command as CENT prices GDDR6-AiM:
+    ACT (per bank) = P_ACT x tRC; RD, RDMAC = P_RD x tBL; WR = P_WR x tBL; an all-bank
+    MAC (MAC16) = 3 x P_RD x tCCDL over 16 banks (multiply included: mac_pj 0); DQ 5.5
+    pJ/bit on every burst crossing the interface; standby P_PRE_STBY with every bank
+    precharged, P_ACT_STBY with a row open; the memory controller's PHY power per command
+    and transaction-engine power per column command, at 2 GHz, one controller per two
+    channels. CENT has no refresh energy: the YAML's refresh_pj stays."""
+    if c.class_name != "pim_dram":
+        raise ValueError(f"CENT's AiM model prices pim_dram channels, not class '{c.class_name}'")
+    k = CENT_AIM
+    per_cmd = 1.0 / (k["CH_PER_CTRL"] * k["FREQ_ghz"])   # mW -> pJ per command (x ns)
+    return Costs({"act_pj": k["P_ACT_mw"] * k["tRC_ns"],
+                  "read_pj": k["P_RD_mw"] * k["tBL_ns"],
+                  "write_pj": k["P_WR_mw"] * k["tBL_ns"],
+                  "column_pj": 3 * k["P_RD_mw"] * k["tCCDL_ns"] / 16,
+                  "mac_pj": 0.0,
+                  "io_pj_per_bit": k["DQ_pj_per_bit"],
+                  "background_mw_per_channel": k["P_PRE_STBY_mw"],
+                  "active_standby_mw_per_channel": k["P_ACT_STBY_mw"],
+                  "command_pj": k["CTRL_PHY_mw"] * per_cmd,
+                  "transfer_pj": k["CTRL_TRX_mw"] * per_cmd},
+                 "CENT AiM power model (Gu et al., ASPLOS 2025; Morteza1814/CENT "
+                 "cent_simulation/cellar_power_calculator.py: DRAM_POWER, tRC 44.5 ns, tBL "
+                 "1.25 ns, tCCDL 1 ns, DQ 5.5 pJ/bit, CTRL_POWER)")
+
+
+# ------------------------------------------------------- the PIM-GPT ASIC (Aladdin)
+
+# Element-wise units of a bf16 datapath built from Aladdin's integer blocks: an add is a
+# 16-bit adder, a multiply an 8x8 significand multiplier plus an 8-bit exponent adder, a
+# max a 16-bit comparator. Aladdin has no floating-point units, so alignment and
+# normalization logic are not priced. exp, gelu, divide and rsqrt are polynomial /
+# Newton-Raphson iterations (PIM-GPT: Taylor series, Newton-Raphson reciprocal, fast
+# inverse square root) of POLY_MACS multiply-adds each, one unit of that many pipelined
+# stages per lane (the FuseMax convention the preset used before: 6).
+POLY_MACS = 6
+
+
+def aladdin_block(kind: str, width: int, technology_nm: float) -> dict[str, float]:
+    inputs = {"kind": kind, "width": width, "technology_nm": technology_nm}
+
+    def compute():
+        import hwcomponents_library as hw
+
+        tech = technology_nm * 1e-9
+        if kind == "adder":
+            u = hw.AladdinAdder(tech_node=tech, width=width)
+            e = u.add().energy
+        elif kind == "multiplier":
+            u = hw.AladdinMultiplier(tech_node=tech, width=width)
+            e = u.multiply().energy
+        else:
+            u = hw.AladdinComparator(tech_node=tech, width=width)
+            e = u.compare().energy
+        return {"pj": e * 1e12, "area_um2": u.area * 1e12, "leak_mw": u.leak_power * 1e3}
+
+    return cached("aladdin-block", inputs, ALADDIN_PACKAGES, compute)
+
+
+@cost_model("aladdin-asic")
+def aladdin_asic(c: Component, technology_nm: float) -> Costs:
+    """A `pim_asic`: per-element energy of every unit (Aladdin blocks, above), `lanes`
+    copies of each unit kind in `cycles_per_element`, and the buffer from CACTI
+    (`buffer_kib`, one lanes x 16-bit wide port); area and leak power of all of it."""
+    if c.class_name != "pim_asic":
+        raise ValueError(f"this model prices a pim_asic, not class '{c.class_name}'")
+    node = c.technology_nm
+    add = aladdin_block("adder", 16, node)
+    exp_add = aladdin_block("adder", 8, node)
+    mul8 = aladdin_block("multiplier", 8, node)
+    cmp_ = aladdin_block("comparator", 16, node)
+    mult = {k: mul8[k] + exp_add[k] for k in ("pj", "area_um2", "leak_mw")}
+    mac = {k: mult[k] + add[k] for k in mult}
+    poly = {k: POLY_MACS * v for k, v in mac.items()}
+    units = {"add": add, "multiply": mult, "max": cmp_}
+    priced = {op: units.get(op, poly) for op in c.cycles_per_element}
+    width = c.lanes * 16
+    sram = cacti_sram(int(c.buffer_kib * 1024), width, 1, node)
+    area_um2 = c.lanes * sum(u["area_um2"] for u in priced.values())
+    leak = c.lanes * sum(u["leak_mw"] for u in priced.values()) + sram["leak_mw"]
+    return Costs({"op_pj": {**{op: u["pj"] for op, u in priced.items()},
+                            "buffer_byte": (sram["read_pj_per_byte"] + sram["write_pj_per_byte"]) / 2},
+                  "static_mw": leak,
+                  "area_mm2_total": area_um2 * 1e-6 + sram["area_mm2"]},
+                 f"Aladdin blocks (bf16 as 16-bit add, 8x8 mult + 8-bit exponent add, 16-bit "
+                 f"compare; exp/gelu/divide/rsqrt {POLY_MACS} multiply-adds) and CACTI SRAM "
+                 f"{c.buffer_kib:g} KiB x {width} bit, {node} nm "
+                 f"({versions_text(ALADDIN_PACKAGES + CACTI_PACKAGES[1:])})")

@@ -45,7 +45,14 @@ class PimDram(Component):
     mac_pj: float = Field(ge=0)             # one 16-bit multiply-accumulate
     io_pj_per_bit: float = Field(ge=0)      # bits crossing the channel interface
     refresh_pj: float = Field(ge=0)         # one all-bank refresh of a channel
-    background_mw_per_channel: float = Field(ge=0)
+    background_mw_per_channel: float = Field(ge=0)   # precharged standby (all banks closed)
+    # Optional finer split (CENT's AiM model, arch/costmodels.py `cent-aim`); when absent
+    # the column read/write and the standby fall back to column_pj and the background.
+    read_pj: float | None = Field(None, ge=0)        # one ordinary 32 B column read (RD, RDMAC)
+    write_pj: float | None = Field(None, ge=0)       # one 32 B column write (WR)
+    active_standby_mw_per_channel: float | None = Field(None, ge=0)  # a row open in some bank
+    command_pj: float = Field(0.0, ge=0)             # controller: any command on the bus
+    transfer_pj: float = Field(0.0, ge=0)            # controller: a column/MAC transaction
 
     @field_validator("timing_ns")
     @classmethod
@@ -76,7 +83,10 @@ class PimDram(Component):
 
     def energy_pj(self, action, fmt=None):
         table = {"act": self.act_pj, "column": self.column_pj, "mac": self.mac_pj,
-                 "io_bit": self.io_pj_per_bit, "refresh": self.refresh_pj}
+                 "io_bit": self.io_pj_per_bit, "refresh": self.refresh_pj,
+                 "read": self.column_pj if self.read_pj is None else self.read_pj,
+                 "write": self.column_pj if self.write_pj is None else self.write_pj,
+                 "command": self.command_pj, "transfer": self.transfer_pj}
         if action in table:
             return table[action]
         return super().energy_pj(action, fmt)
@@ -94,13 +104,16 @@ class PimAsic(Component):
     latency_cycles: dict[str, NonNegativeInt] = {}   # op -> pipeline depth, paid once per Einsum
     op_pj: dict[str, float]                 # op -> energy per element
     buffer_kib: PositiveFloat
-    static_mw: float = Field(ge=0)
+    static_mw: float = Field(0.0, ge=0)     # leak power of the units and buffer
     area_mm2_total: float = Field(ge=0)
+    # work on a GEMV's results as the channels read them out, while the channels go on
+    # (sim/pim/run.py Timeline); false: the ASIC and the channels take turns
+    overlap: bool = True
 
     @model_validator(mode="after")
     def _every_unit_has_an_energy(self):
         missing = [op for op in self.cycles_per_element if op not in self.op_pj]
-        if missing:
+        if missing and not (self.model and not self.op_pj):  # a cost model fills op_pj
             raise ValueError(f"op_pj has no energy for the unit(s) {missing} of "
                              f"cycles_per_element")
         return self
@@ -126,6 +139,14 @@ class RooflineDevice(Component):
     mem_bandwidth_gb_s: PositiveFloat
     mem_efficiency: float = Field(gt=0, le=1)    # achievable fraction of peak bandwidth (GEMV)
     compute_efficiency: float = Field(gt=0, le=1)
-    kernel_launch_us: float = Field(ge=0)        # per kernel: launch + framework dispatch
+    kernel_launch_us: float = Field(ge=0)        # per operator: launch + framework dispatch
     element_bits: PositiveInt = 16               # operand width the device computes in
     power_w: PositiveFloat                       # board/package power while generating
+    # The operators an eager framework runs for one decode step (views, splits, KV-cache
+    # concatenation, the GELU's pieces ...), each paying kernel_launch_us; unset: one
+    # operator per Einsum of the cascade.
+    framework_ops_per_layer: NonNegativeFloat | None = None
+    framework_ops_outside_layers: NonNegativeFloat = 0.0
+    # the framework appends this token's K and V by concatenation (Hugging Face's
+    # DynamicCache: torch.cat), reading and writing the whole cache once per token
+    kv_cache_concat: bool = False

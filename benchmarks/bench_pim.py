@@ -55,8 +55,10 @@ def bench(layers: int) -> None:
     assert [r.cycles for r in slow] == [r.cycles for r in fast]
     assert [r.counts for r in slow] == [r.counts for r in fast]
     n_cmd = sum(sum(r.counts.values()) for r in slow)
+    ticks = max(r.cycles for r in slow)
     print(f"GPT-2 XL decode, {layers} layer(s), 8 channels: {n_cmd:,} commands, "
-          f"{max(r.cycles for r in slow):,} cycles")
+          f"{ticks // tc.CMD:,} CK cycles ({ticks * tc.tck_ns / 1e3:.2f} us; engine ticks of "
+          f"{tc.tck_ns:g} ns: {ticks:,})")
     print(f"  per-command engine: {t_slow:8.3f} s  {n_cmd / t_slow:12,.0f} commands/s")
     print(f"  fast path:          {t_fast:8.3f} s  {n_cmd / t_fast:12,.0f} commands/s")
     print(f"  fast path / engine: {t_slow / t_fast:8.1f}x")

@@ -1,9 +1,14 @@
-"""GPU/CPU baselines: a roofline per kernel plus a launch cost per kernel.
+"""GPU/CPU baselines as an eager framework runs them: a roofline per kernel plus a
+dispatch cost per operator.
 
-Each Einsum is one kernel (an eager framework launches one per operator). A kernel
-takes max(FLOPs / (peak x compute efficiency), bytes / (bandwidth x memory efficiency))
-plus the launch/dispatch time; its operands and result cross DRAM once (nothing of a
-multi-GB model stays in cache from one token to the next).
+Each Einsum's work takes max(FLOPs / (peak x compute efficiency), bytes / (bandwidth x
+memory efficiency)); its operands and result cross DRAM once (nothing of a multi-GB
+model stays in cache from one token to the next). On top, every operator the framework
+runs pays the launch/dispatch cost: one per Einsum, or, when the device gives the
+framework's operator counts (`framework_ops_per_layer`, counted with torch.profiler by
+benchmarks/measure_cpu_gpt2.py), that many per layer plus those outside the layers,
+spread evenly over the Einsums. A framework that grows its KV cache by concatenation
+(`kv_cache_concat`) also reads and writes the whole cache once per token.
 """
 
 from __future__ import annotations
@@ -31,11 +36,21 @@ class KernelMapping:
         return f"kernel ({self.bound}-bound)"
 
 
-def kernel_seconds(flops: float, nbytes: float, dev: RooflineDevice) -> tuple[float, str]:
+def kernel_seconds(flops: float, nbytes: float, dev: RooflineDevice,
+                   launch_s: float | None = None) -> tuple[float, str]:
     compute = flops / (dev.peak_tflops * 1e12 * dev.compute_efficiency)
     memory = nbytes / (dev.mem_bandwidth_gb_s * 1e9 * dev.mem_efficiency)
     bound = "memory" if memory >= compute else "compute"
-    return max(compute, memory) + dev.kernel_launch_us * 1e-6, bound
+    launch = dev.kernel_launch_us * 1e-6 if launch_s is None else launch_s
+    return max(compute, memory) + launch, bound
+
+
+def kv_cache_names(cascade: Cascade) -> frozenset[str]:
+    """The KV-cache tensors of a decode cascade: stored inputs read with the rank m (the
+    cached sequence; the transformer builder's letter, as mapper.pim reads it)."""
+    stored = {t.name for t in cascade.inputs}
+    return frozenset(r.tensor.name for e in cascade.einsums for r in e.inputs
+                     if r.tensor.name in stored and "m" in r.ranks)
 
 
 @cascade_engine("roofline_device")
@@ -43,12 +58,20 @@ def simulate_roofline(cascade: Cascade, arch: Architecture, mapping=None, object
                       progress: Callable[[int, int], None] | None = None) -> Result:
     dev = next(c for c in arch.components if isinstance(c, RooflineDevice))
     rows = []
-    for i, e in enumerate(cascade.einsums):
+    einsums = cascade.einsums
+    launch_s = dev.kernel_launch_us * 1e-6
+    if dev.framework_ops_per_layer is not None and einsums:
+        ops = dev.framework_ops_per_layer * cascade.meta.get("layers", 1) + dev.framework_ops_outside_layers
+        launch_s *= ops / len(einsums)
+    kv = kv_cache_names(cascade) if dev.kv_cache_concat else frozenset()
+    for i, e in enumerate(einsums):
         out_bytes = e.output.tensor.elements * dev.element_bits // 8
         in_bytes = sum(r.tensor.elements for r in e.inputs) * dev.element_bits // 8
-        nbytes = in_bytes + out_bytes
+        # torch.cat(cache, new): the cache is read once more and written once
+        copy_bytes = 2 * sum(r.tensor.elements for r in e.inputs if r.tensor.name in kv) * dev.element_bits // 8
+        nbytes = in_bytes + out_bytes + copy_bytes
         flops = 2 * e.macs if e.is_contraction else sum(e.vector_ops.values())
-        sec, bound = kernel_seconds(flops, nbytes, dev)
+        sec, bound = kernel_seconds(flops, nbytes, dev, launch_s)
         cycles = round(sec * arch.clock_ghz * 1e9)
         rows.append(EinsumResult(e.name, "contraction" if e.is_contraction else "vector", dev.name,
                                  cycles, cycles, e.macs, 0 if e.is_contraction else flops, {},

@@ -15,7 +15,7 @@ TINY = {"model": {"name": "tiny", "layers": 1, "d_model": 64, "heads": 4, "d_ff"
         "phase": {"kind": "decode", "kv_len": 20, "tokens": 1}, "batch": 1, "format": "fp16"}
 
 
-@pytest.mark.parametrize("preset", ["pim-gpt", "gpu-t4", "cpu-xeon"])
+@pytest.mark.parametrize("preset", ["pim-gpt", "aim", "gpu-t4", "cpu-xeon", "cpu-local"])
 def test_sim_run_pim_and_baselines(tmp_path, preset):
     w = tmp_path / "tiny.yaml"
     w.write_text(yaml.safe_dump(TINY))

@@ -53,6 +53,9 @@ def test_random_streams_obey_every_constraint_and_fast_path_is_exact(t, progs, t
         assert a.counts == b.counts
         assert a.breakdown == b.breakdown
         assert sum(a.breakdown.values()) == a.cycles
+        # time with a row open (active-standby energy): exact in the fast path, within the run
+        assert a.open_ticks == b.open_ticks
+        assert 0 <= a.open_ticks <= a.cycles
 
 
 def test_fast_path_does_not_replay_a_row_that_refreshed():

@@ -55,11 +55,14 @@ def test_decode_cascade_macs_conserved_and_bounds(tmp_path):
     assert r.meta["useful_macs"] == c.macs == r.macs
     pim = a.components[0]
     tc = timing_cycles(pim)
-    # cycles >= MACs / peak MACs per cycle (all banks' lanes every tCCD_MAC)
-    peak = pim.channels * pim.banks * pim.mac_lanes / tc.CCD_MAC
+    # results are in command-clock cycles (CK = tc.CMD engine ticks), the clock named
+    assert r.clock_ghz == pytest.approx(1 / (tc.tck_ns * tc.CMD)) and "CK" in r.meta["clock"]
+    # cycles >= MACs / peak MACs per CK (all banks' lanes every tCCD_MAC)
+    peak = pim.channels * pim.banks * pim.mac_lanes * tc.CMD / tc.CCD_MAC
     assert r.cycles >= c.macs / peak
     assert 0 < r.meta["bank_utilization"] <= 1
-    assert sum(r.meta["breakdown_ns"].values()) == pytest.approx(r.seconds * 1e9)
+    # the breakdown (exact, ns) adds up to the latency (whole CKs, rounded once)
+    assert sum(r.meta["breakdown_ns"].values()) == pytest.approx(r.seconds * 1e9, abs=tc.tck_ns * tc.CMD)
 
 
 def test_fast_path_equals_per_command_engine_on_a_whole_cascade(tmp_path):
@@ -96,8 +99,12 @@ def test_internal_bandwidth_lower_bound(tmp_path):
     r = simulate(c, a)
     pim = a.components[0]
     tc = timing_cycles(pim)
-    per_cycle = pim.channels * pim.banks * 32 / tc.CCD_MAC
+    per_cycle = pim.channels * pim.banks * 32 * tc.CMD / tc.CCD_MAC  # bytes per CK
     assert r.cycles >= c.macs * 2 / per_cycle
+    # compulsory traffic: every weight and KV element once (issue 19: it was reported as 0)
+    stored = sum(t.bytes for t in c.inputs)
+    assert r.compulsory_dram_bytes >= stored > 0
+    assert r.seconds >= stored / (per_cycle * r.clock_ghz * 1e9)
 
 
 def test_whole_run_trace_obeys_every_constraint(tmp_path):

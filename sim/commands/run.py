@@ -134,7 +134,9 @@ def _summary(result, wall: float, arch_label: str | None = None):
     console.print(f"[bold]{d['workload']}[/] on [bold]{arch_label or d['arch']}[/]  "
                   f"(simulated in {wall:.2f} s)", highlight=False)
     totals = Table(show_header=False, box=None)
-    totals.add_row("cycles", f"{d['cycles']:,}")
+    clock = d["meta"].get("clock", "")
+    totals.add_row("cycles", f"{d['cycles']:,} at {result.clock_ghz:g} GHz"
+                   + (f" ({clock})" if clock else ""))
     totals.add_row("time", fmt(d["seconds"], "s"))
     totals.add_row("energy", fmt(d["energy_j"], "J"))
     totals.add_row("area", f"{sig(d['area_mm2'])} mm²" if d["area_breakdown"]

@@ -84,7 +84,7 @@ def run_ops(issuer: Issuer, program: Sequence[Op]) -> None:
             if j - k < 2:  # too few rows left to gain from a skip
                 continue
             snap = (state.signature(), state.t_cmd, Counter(run.counts), Counter(run.breakdown),
-                    issuer.after_refresh, state.refs)
+                    issuer.after_refresh, state.refs, run.open_ticks)
             # the period (the row just run) must be refresh-free: the signature clips
             # t_ref_end to the constraint window, so a row that refreshed before its ACTAB
             # can end in the same signature as a plain row, and replaying it would
@@ -98,11 +98,11 @@ def run_ops(issuer: Issuer, program: Sequence[Op]) -> None:
                 if delta > 0 and state.t_cmd < due:
                     m = min(j - k, (due - 1 - state.t_cmd) // delta + 1)
                     if m > 0:
-                        run.add_scaled(snap[2] - prev[2], snap[3] - prev[3], m)
+                        run.add_scaled(snap[2] - prev[2], snap[3] - prev[3], m, snap[6] - prev[6])
                         state.shift(m * delta)
                         k += m
                 snap = (state.signature(), state.t_cmd, Counter(run.counts),
-                        Counter(run.breakdown), issuer.after_refresh, state.refs)
+                        Counter(run.breakdown), issuer.after_refresh, state.refs, run.open_ticks)
             prev = snap
         i = j
     issuer.finish()

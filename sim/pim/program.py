@@ -66,12 +66,14 @@ class ChannelRun:
     breakdown: Counter = field(default_factory=Counter)  # tag -> cycles
     trace: list | None = None
     idle_refreshes: int = 0  # refreshes done while idle before this program (not timed)
+    open_ticks: int = 0      # cycles with a row open in some bank (active standby)
 
-    def add_scaled(self, counts: Counter, breakdown: Counter, k: int) -> None:
+    def add_scaled(self, counts: Counter, breakdown: Counter, k: int, open_ticks: int = 0) -> None:
         for key, v in counts.items():
             self.counts[key] += v * k
         for key, v in breakdown.items():
             self.breakdown[key] += v * k
+        self.open_ticks += open_ticks * k
 
 
 def end_cycle(state: ChannelState) -> int:
@@ -90,6 +92,7 @@ class Issuer:
         self.state, self.run, self.channel, self.floor = state, run, channel, floor
         self.after_refresh = False
         self.issued = 0
+        self.open_since: int | None = None  # a row has been open in some bank since then
 
     def when(self, cmd: Command) -> int:
         return self.state.earliest(cmd, max(self.state.t_cmd, self.floor))
@@ -103,6 +106,14 @@ class Issuer:
         book = "refresh" if (cmd.kind == REFAB or self.after_refresh) else tag
         self.run.breakdown[book] += t - prev
         self.after_refresh = cmd.kind == REFAB
+        # time with a row open (active standby power, energy models that split it)
+        if cmd.kind in (ACT, ACTAB):
+            if self.open_since is None:
+                self.open_since = t
+        elif cmd.kind in (PRE, PREAB) and self.open_since is not None \
+                and not any(b.open_row >= 0 for b in self.state.banks):
+            self.run.open_ticks += t - self.open_since
+            self.open_since = None
         if self.run.trace is not None:
             self.run.trace.append((t, self.channel, cmd.kind, cmd.bank, cmd.row, cmd.col))
 

@@ -1,17 +1,19 @@
 """A whole cascade on a PIM architecture (PIM-GPT): contractions on the DRAM channels,
-everything else on the ASIC, one Einsum after another on a common timeline.
+everything else on the ASIC, on a common timeline.
 
 Each channel keeps its DRAM state across Einsums (open rows, refresh debt), so refresh
 falls where the timeline puts it. A PIM Einsum starts on every channel at the same
 cycle (the ASIC has written its input vectors) and ends when the slowest channel's last
-result is read; the ASIC work (non-linear ops, partial-sum adds) follows it.
+result is read; the ASIC works on its results as they come (`Timeline`), and the
+channels go on with the next GEMV whose input is ready. Energy per DRAM command from
+the preset's prices (CENT's AiM model in pim-gpt.yaml); results in command-clock cycles.
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from arch import Architecture
@@ -19,7 +21,7 @@ from arch.pim import PimAsic, PimDram
 from mapper.pim import PimConfig, PimMapping, channel_plans, map_einsum, stored_tensors
 from sim.pim.asic import asic_cost
 from sim.pim.bank_mac import BankMacConfig
-from sim.pim.channel import ChannelState
+from sim.pim.channel import KINDS, ChannelState
 from sim.pim.engine import channel_process
 from sim.pim.fastpath import run_ops
 from sim.pim.program import ChannelRun, Issuer, refresh_while_idle
@@ -111,7 +113,7 @@ def _merge(own: ChannelRun, src: ChannelRun) -> ChannelRun:
     """A channel that replays `src`'s program from an equal state: its own idle-time
     refreshes, `src`'s program."""
     return ChannelRun(cycles=src.cycles, counts=src.counts, breakdown=src.breakdown,
-                      idle_refreshes=own.idle_refreshes)
+                      idle_refreshes=own.idle_refreshes, open_ticks=src.open_ticks)
 
 
 def _copy_state(src: ChannelState) -> ChannelState:
@@ -123,17 +125,103 @@ def _copy_state(src: ChannelState) -> ChannelState:
     return dst
 
 
-def _pim_energy(pim: PimDram, runs: list[ChannelRun], ns: float) -> dict[str, float]:
+def _pim_energy(pim: PimDram, runs: list[ChannelRun], tck_ns: float,
+                reps: int = 1) -> dict[str, float]:
+    """Energy of one PIM Einsum's commands on every channel (one vector), and the
+    active-standby excess of its open rows (all `reps` vectors). The precharged standby
+    of the whole timeline is booked per Einsum by its critical-path share."""
     n = Counter()
     for r in runs:
         n.update(r.counts)
+    open_ticks = sum(r.open_ticks for r in runs)
     io_bursts = n["RD"] + n["WR"] + n["WRGB"] + n["RDMAC"]
-    return (Actions().add(pim, "act", n["ACTAB"] * pim.banks + n["ACT"])
-            .add(pim, "column", n["MACAB"] * pim.banks + n["RD"] + n["WR"])
+    commands = sum(n[k] for k in KINDS)
+    transfers = n["MACAB"] + n["RD"] + n["WR"] + n["WRGB"] + n["RDMAC"]
+    acts = (Actions().add(pim, "act", n["ACTAB"] * pim.banks + n["ACT"])
+            .add(pim, "column", n["MACAB"] * pim.banks)
+            .add(pim, "read", n["RD"] + n["RDMAC"])
+            .add(pim, "write", n["WR"])
             .add(pim, "mac", n["MACAB"] * pim.banks * pim.mac_lanes)
             .add(pim, "io_bit", io_bursts * BURST_BITS, key=f"{pim.name}.io")
-            .add(pim, "refresh", n["REFAB"])
-            .power(pim, pim.background_mw_per_channel * pim.channels, ns, "background").pj)
+            .add(pim, "refresh", n["REFAB"]))
+    if pim.command_pj or pim.transfer_pj:
+        acts.add(pim, "command", commands, key=f"{pim.name}.controller")
+        acts.add(pim, "transfer", transfers, key=f"{pim.name}.controller")
+    return _standby(acts, pim, 0.0, open_ticks * tck_ns * reps).pj
+
+
+def _standby(acts: Actions, pim: PimDram, ns: float, open_ns: float = 0.0) -> Actions:
+    """Standby power of every channel: precharged standby over `ns` of the timeline, and
+    the active-standby excess over `open_ns` (summed over channels: time with a row
+    open), when the preset gives an active-standby power."""
+    acts.power(pim, pim.background_mw_per_channel * pim.channels, ns, "background")
+    if pim.active_standby_mw_per_channel is not None and open_ns:
+        extra = max(0.0, pim.active_standby_mw_per_channel - pim.background_mw_per_channel)
+        acts.power(pim, extra, open_ns, "background")
+    return acts
+
+
+class Timeline:
+    """When the channels and the ASIC are free and when each tensor is ready, in engine
+    cycles; what each Einsum adds to the end of the token (its critical-path share).
+
+    With `overlap`, the ASIC works on a PIM Einsum's results as the channels read them
+    out (results arrive in `rounds`, one per row the slowest channel opens): the
+    partial-sum adds of that Einsum, and an ASIC Einsum reading its output directly
+    (a bias or residual add, GELU, the running max of a softmax), start with the first
+    round and end one round's share of their work after the channels. An ASIC Einsum
+    fed by the ASIC waits for it; a PIM Einsum waits for its whole input vector. So the
+    channels run the next GEMV while the ASIC finishes the last one's element-wise work
+    whenever the data allow. Without `overlap` everything runs one after another.
+    """
+
+    def __init__(self, overlap: bool):
+        self.overlap = overlap
+        self.pim_free = self.asic_free = self.end = 0
+        self.ready: dict[str, int] = {}
+        self.stream: dict[str, tuple[int, int]] = {}  # PIM output -> (first result, rounds)
+
+    def _extend(self, t: int) -> int:
+        ext = max(0, t - self.end)
+        self.end = max(self.end, t)
+        return ext
+
+    def pim_start(self, deps: list[str], after_asic: bool) -> int:
+        if not self.overlap:
+            return self.end
+        start = max([self.pim_free] + [self.ready.get(d, 0) for d in deps])
+        return max(start, self.asic_free) if after_asic else start
+
+    def run_pim(self, out: str, start: int, cycles: int, asic_cycles: int, rounds: int) -> int:
+        end = start + cycles
+        self.pim_free = end
+        if not self.overlap:
+            self.ready[out] = end + asic_cycles
+            return self._extend(end + asic_cycles)
+        if asic_cycles:  # partial sums added as the results come
+            a0 = max(self.asic_free, start + math.ceil(cycles / rounds))
+            self.asic_free = max(a0 + asic_cycles, end + math.ceil(asic_cycles / rounds))
+            self.ready[out] = self.asic_free
+        else:
+            self.ready[out] = end
+            self.stream[out] = (start + math.ceil(cycles / rounds), rounds)
+        return self._extend(self.ready[out])
+
+    def run_asic(self, out: str, deps: list[str], cycles: int) -> int:
+        if not self.overlap:
+            self.ready[out] = self.end + cycles
+            return self._extend(self.end + cycles)
+        start, tail_end = self.asic_free, 0
+        for d in deps:
+            if d in self.stream:
+                first, rounds = self.stream[d]
+                start = max(start, first)
+                tail_end = max(tail_end, self.ready[d] + math.ceil(cycles / rounds))
+            else:
+                start = max(start, self.ready.get(d, 0))
+        end = max(start + cycles, tail_end)
+        self.asic_free = self.ready[out] = end
+        return self._extend(end)
 
 
 @cascade_engine("pim_dram")
@@ -149,11 +237,16 @@ def simulate_pim(cascade: Cascade, arch: Architecture, mapping=None, objective: 
     rows: list[EinsumResult] = []
     einsums = cascade.einsums
     leaves = stored_tensors(cascade)
+    tl = Timeline(asic.overlap)
     for i, e in enumerate(einsums):
         pm: PimMapping = (mapping or {}).get(e.name) or map_einsum(e, m.cfg, leaves)
         energy: dict[str, float] = {}
+        deps = [r.tensor.name for r in e.inputs]
         if pm.role == "pim":
             plans = channel_plans(e, pm, m.cfg)
+            # the channels start when their inputs are written (and, appending to the KV
+            # cache, when the ASIC has finished the K/V it appends)
+            m.now = tl.pim_start(deps, after_asic=bool(pm.kv_append))
             runs = m.run_channels([p.ops for p in plans])
             ch_cycles = max(r.cycles for r in runs)
             slowest = max(runs, key=lambda r: r.cycles)
@@ -162,35 +255,42 @@ def simulate_pim(cascade: Cascade, arch: Architecture, mapping=None, objective: 
             ch_cycles *= reps
             partial_adds = (math.ceil(pm.inner / (pm.chunk_cols * m.cfg.lanes)) - 1) * pm.out * pm.groups
             ac = asic_cost({"add": partial_adds * reps} if partial_adds else {}, asic)
-            per_vector = _pim_energy(pim, runs, ch_cycles * tc.tck_ns)
+            asic_cycles = math.ceil(ac.ns * ck_ghz - 1e-9)
+            rounds = max(1, max(p.rows for p in plans)) * reps  # result reads arrive row by row
+            ext = tl.run_pim(e.output.tensor.name, m.now, ch_cycles, asic_cycles, rounds)
+            per_vector = _pim_energy(pim, runs, tc.tck_ns, reps)
             # every vector's commands repeat; the background is already over all of them, and
             # refreshes done while the channels idled before this Einsum happen once
             energy = (Actions().merge({k: v if k.endswith("background") else v * reps
                                        for k, v in per_vector.items()})
-                      .add(pim, "refresh", sum(r.idle_refreshes for r in runs)).pj)
+                      .add(pim, "refresh", sum(r.idle_refreshes for r in runs))
+                      .add(pim, "command", sum(r.idle_refreshes for r in runs), key=f"{pim.name}.controller").pj)
             useful = sum(p.useful_macs for p in plans) * reps
             m.totals.useful_macs += useful
             m.totals.macab += sum(p.macab for p in plans) * reps
             m.totals.rows += sum(p.rows for p in plans) * reps
+            # the time this Einsum adds to the token's critical path, booked to what the
+            # channels did (in proportion) and to the ASIC's partial-sum adds
+            pim_part = min(ext, ch_cycles)
             for tag, cyc in slowest.breakdown.items():
-                m.totals.breakdown_ns[tag] += cyc * tc.tck_ns * reps
+                m.totals.breakdown_ns[tag] += cyc * reps * tc.tck_ns * (pim_part / ch_cycles if ch_cycles else 0)
+            m.totals.breakdown_ns["asic"] += (ext - pim_part) * tc.tck_ns
             io_bytes = sum(r.counts["WRGB"] + r.counts["RDMAC"] + r.counts["WR"] for r in runs) * 32 * reps
             macs, ops, kind, unit = e.macs, 0, "contraction", pim.name
             busy = useful * tc.CCD_MAC
+            own = ch_cycles
         else:
-            ch_cycles = 0
             ac = asic_cost(e.vector_ops, asic, buffer_bytes=sum(r.tensor.bytes for r in (e.output, *e.inputs)))
+            asic_cycles = math.ceil(ac.ns * ck_ghz - 1e-9)
+            ext = tl.run_asic(e.output.tensor.name, deps, asic_cycles)
+            m.totals.breakdown_ns["asic"] += ext * tc.tck_ns
+            # the channels stand by while the ASIC alone extends the timeline
             macs, ops, kind, unit, busy, io_bytes = 0, ac.ops, "vector", asic.name, 0, 0
+            own = asic_cycles
         energy.update({k: energy.get(k, 0.0) + v for k, v in ac.energy_pj.items()})
-        asic_cycles = math.ceil(ac.ns * ck_ghz - 1e-9)
-        m.totals.breakdown_ns["asic"] += asic_cycles * tc.tck_ns
-        if pm.role == "asic":
-            energy.update(Actions().power(pim, pim.background_mw_per_channel * pim.channels, ac.ns,
-                                          "background").pj)
-        cycles = ch_cycles + asic_cycles
-        energy = Actions().merge(energy).leakage(arch, cycles, ck_ghz).pj
-        m.now += cycles
-        rows.append(EinsumResult(e.name, kind, unit, cycles, ch_cycles or asic_cycles, macs, ops,
+        # every channel stands by over this Einsum's share of the timeline
+        energy = _standby(Actions().merge(energy), pim, ext * tc.tck_ns).leakage(arch, ext, ck_ghz).pj
+        rows.append(EinsumResult(e.name, kind, unit, ext, min(own, ext), macs, ops,
                                  {unit: busy} if busy else {},
                                  io_bytes, 0, 0, 0, energy, pm))
         if progress:
@@ -204,5 +304,21 @@ def simulate_pim(cascade: Cascade, arch: Architecture, mapping=None, objective: 
             "refreshes": sum(s.refs for s in m.states)}  # of the simulated vectors
     units = {pim.name: pim.channels * pim.banks * pim.mac_lanes}
     area = {c.name: c.area_mm2() for c in arch.components}
-    # weights and KV stay in the PIM DRAM: the compulsory off-chip traffic is the vectors
-    return Result(cascade.name, arch.name, ck_ghz, rows, area, units, 0, meta)
+    meta["clock"] = "GDDR6 command clock CK = data rate / 8"
+    # compulsory traffic: the weights and the KV cache read once from the banks (plus the
+    # token's input and output), as for any other architecture
+    return Result(cascade.name, arch.name, ck_ghz / tc.CMD, _in_ck(rows, tc.CMD), area, units,
+                  cascade.compulsory_dram_bytes, meta)
+
+
+def _in_ck(rows: list[EinsumResult], ticks: int) -> list[EinsumResult]:
+    """Engine ticks (a fraction of a CK) to whole command-clock cycles, rounded on the
+    running total so the Einsums still add up to the token's time."""
+    out, cum = [], 0
+    for r in rows:
+        a = round(cum / ticks)
+        cum += r.cycles
+        n = round(cum / ticks) - a
+        out.append(replace(r, cycles=n, compute_cycles=min(n, round(r.compute_cycles / ticks)),
+                           busy={k: v / ticks for k, v in r.busy.items()}))
+    return out

@@ -104,6 +104,8 @@ def test_internal_bandwidth_lower_bound(tmp_path):
     # compulsory traffic: every weight and KV element once (issue 19: it was reported as 0)
     stored = sum(t.bytes for t in c.inputs)
     assert r.compulsory_dram_bytes >= stored > 0
+    # what the banks and the channel I/O move is never below it (it was only the I/O)
+    assert r.dram_bytes >= r.compulsory_dram_bytes
     assert r.seconds >= stored / (per_cycle * r.clock_ghz * 1e9)
 
 

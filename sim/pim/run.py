@@ -275,7 +275,11 @@ def simulate_pim(cascade: Cascade, arch: Architecture, mapping=None, objective: 
             for tag, cyc in slowest.breakdown.items():
                 m.totals.breakdown_ns[tag] += cyc * reps * tc.tck_ns * (pim_part / ch_cycles if ch_cycles else 0)
             m.totals.breakdown_ns["asic"] += (ext - pim_part) * tc.tck_ns
-            io_bytes = sum(r.counts["WRGB"] + r.counts["RDMAC"] + r.counts["WR"] for r in runs) * 32 * reps
+            # DRAM traffic: the channel I/O (inputs written, results read) plus what the
+            # all-bank MACs read inside the banks (32 B per bank per MACAB), so it is never
+            # below the compulsory weights and KV cache
+            io_bytes = sum(r.counts["WRGB"] + r.counts["RDMAC"] + r.counts["WR"]
+                           + r.counts["MACAB"] * pim.banks for r in runs) * 32 * reps
             macs, ops, kind, unit = e.macs, 0, "contraction", pim.name
             busy = useful * tc.CCD_MAC
             own = ch_cycles

@@ -27,6 +27,9 @@ class UnitEngine:
     # the mapper's bounds (mapper.search.Ranked) are lower bounds on this engine's cost,
     # so the search simulates until they prove its best; otherwise the best few by bound
     bounded: bool = False
+    # the engine chooses its own schedule and only records the mapping it is given, so
+    # its result depends on neither the mapping nor the objective: simulate it once
+    own_schedule: bool = False
 
 
 UNIT_ENGINES: Registry[UnitEngine] = Registry("unit engine for component class", "engines")
@@ -35,11 +38,13 @@ GROUP_STRATEGIES: Registry[Callable] = Registry("fused-group strategy", "engines
 
 
 def unit_engine(component_class: str, compulsory_dram_bytes: Callable | None = None,
-                bounded: bool = False):
+                bounded: bool = False, own_schedule: bool = False):
     """Register the decorated run(einsum, arch, mapping) as the engine of a unit class;
-    `bounded`: the mapper's lower bounds hold for it (tests/test_mapper_bounds.py)."""
+    `bounded`: the mapper's lower bounds hold for it (tests/test_mapper_bounds.py);
+    `own_schedule`: it ignores the mapping's schedule (see UnitEngine)."""
     def wrap(run):
-        UNIT_ENGINES.register(component_class, UnitEngine(run, compulsory_dram_bytes, bounded))
+        UNIT_ENGINES.register(component_class, UnitEngine(run, compulsory_dram_bytes, bounded,
+                                                          own_schedule))
         return run
     return wrap
 

@@ -65,6 +65,7 @@ class Search:
     tried: tuple[tuple[tuple[float, ...], EinsumResult], ...]
     stop: tuple[float, ...] | None
     bounded: bool  # the engine takes the bounds, so `result` is the best of the space
+    own_schedule: bool = False  # the engine schedules on its own: one run, any objective
 
 
 def best_mapping(einsum: Einsum, arch: Architecture, objective: str,
@@ -74,13 +75,22 @@ def best_mapping(einsum: Einsum, arch: Architecture, objective: str,
     the map space searched. For an engine the bounds do not hold for, the best `keep`."""
     options = search or mapper.SearchOptions()
     mapper.check_format(einsum, arch)  # before the cache: its key holds widths, not formats
+    unit = arch.array2d if einsum.is_contraction else arch.array1d
+    engine = _engine(arch, unit)
+    if engine.own_schedule:  # one run, whatever the objective: nothing to search
+        objective, options = "any", mapper.SearchOptions()
     cache_key = mapper.CACHE.key(einsum, arch, objective, "exact", options)
     found = mapper.CACHE.get(cache_key)
     if found is not None:
         return found
+    if engine.own_schedule:
+        result = simulate_einsum(einsum, arch, _nominal(einsum))
+        found = Search(result, 0, ((OBJECTIVE_KEYS["latency"](result), result),), None, False,
+                       True)
+        mapper.CACHE.put(cache_key, found)
+        return found
     rank = OBJECTIVE_KEYS[objective]
-    unit = arch.array2d if einsum.is_contraction else arch.array1d
-    bounded = _engine(arch, unit).bounded
+    bounded = engine.bounded
     ranked = mapper.ranked(einsum, arch, objective, options)
     best, tried, stop = None, [], None
     for bound, m in ranked:
@@ -94,6 +104,13 @@ def best_mapping(einsum: Einsum, arch: Architecture, objective: str,
     found = Search(best, ranked.scored, tuple(tried), stop, bounded)
     mapper.CACHE.put(cache_key, found)
     return found
+
+
+def _nominal(einsum: Einsum) -> GemmMapping:
+    """A mapping for an engine that chooses its own schedule (it records the one it ran)."""
+    shape = einsum.gemm_shape()
+    return GemmMapping("os", "N", tuple((g, shape[g]) for g in ("B", "M", "N", "K")),
+                       ("B", "N", "M", "K"))
 
 
 def simulate(cascade: Cascade, arch: Architecture,
@@ -166,9 +183,10 @@ def _per_einsum(cascade, arch, mapping, objective, progress, search) -> Result:
     searched: dict[tuple, Einsum] = {}  # the Einsums the mapper chose for
     uses: dict[tuple, int] = {}
     scored = 0
+    ids = cascade.signature_ids
     for i, e in enumerate(cascade.einsums):
-        given = mapping.get(e.name)
-        key = (e.signature(), given)
+        given = mapping.get(e.name) if mapping else None
+        key = (ids[i], given)
         uses[key] = uses.get(key, 0) + 1
         if key not in cache:
             if given is not None:
@@ -182,7 +200,8 @@ def _per_einsum(cascade, arch, mapping, objective, progress, search) -> Result:
             progress(i + 1, len(cascade.einsums))
     if objective == "edp" and searched:
         cache.update(_cascade_edp(searched, cache, uses, arch, search))
-    rows = [cache[(e.signature(), mapping.get(e.name))].renamed(e.name) for e in cascade.einsums]
+    rows = [cache[(ids[i], mapping.get(e.name) if mapping else None)].renamed(e.name)
+            for i, e in enumerate(cascade.einsums)]
     units = {arch.array2d.name: arch.array2d.pes, arch.array1d.name: arch.array1d.lanes}
     meta = {**cascade.meta, "objective": objective, "mappings_scored": scored,
             "distinct_einsums": len(cache)}

@@ -99,6 +99,9 @@ def _explain(cascade, architecture, fixed, objective, name, result):
     if found.stop is not None:
         console.print(f"stopped: the next candidate's bound {_fmt(found.stop)} is at least the "
                       f"best exact {_fmt(best)}, and every later bound is at least that")
+    elif found.own_schedule:
+        console.print("simulated once: this unit's engine chooses its own schedule (the "
+                      "mapping is recorded, not used), whatever the objective")
     elif not found.bounded:
         console.print("simulated the best few by bound: this unit's engine does not take the "
                       "mapper's bounds")

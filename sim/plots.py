@@ -13,9 +13,8 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 if TYPE_CHECKING:  # imported where drawn: `sim plot`'s --kind choices need only KINDS
+    import numpy as np
     import pandas as pd
     from matplotlib.figure import Figure
 
@@ -80,6 +79,7 @@ def _complete(ok: pd.DataFrame, metric: str = "seconds") -> pd.DataFrame:
 
 def default_baseline(ok: pd.DataFrame) -> str:
     """The slowest design (geometric mean over workloads), so speedups read as >= 1."""
+    import numpy as np
     table = _complete(ok)
     if table.empty:
         raise ValueError("no design is feasible on every workload")
@@ -89,6 +89,7 @@ def default_baseline(ok: pd.DataFrame) -> str:
 def _pick_designs(ok: pd.DataFrame, baseline: str | None, n: int = MAX_BARS) -> list[str]:
     """Designs feasible on every workload: all if few, else the baseline plus the
     fastest (geometric mean of latency over workloads)."""
+    import numpy as np
     order = np.log(_complete(ok)).mean(axis=1).sort_values().index.tolist()
     if len(order) <= n:
         return sorted(order, key=lambda d: (d != baseline, order.index(d)))
@@ -98,6 +99,7 @@ def _pick_designs(ok: pd.DataFrame, baseline: str | None, n: int = MAX_BARS) -> 
 
 def speedup(df: pd.DataFrame, baseline: str | None = None,
             metric: str = "seconds") -> Figure:
+    import numpy as np
     ok = feasible(df)
     designs = list(dict.fromkeys(ok["design"]))
     baseline = baseline or default_baseline(ok)
@@ -134,6 +136,7 @@ def speedup(df: pd.DataFrame, baseline: str | None = None,
 def _stacked_bars(ok: pd.DataFrame, prefix: str, designs: list[str], xlabel: str,
                   scale: float, title: str, per_workload: bool) -> Figure:
     """Horizontal bars stacked by component, one panel per workload (or one panel)."""
+    import numpy as np
     cols = [c for c in ok.columns if c.startswith(prefix) and ok[c].fillna(0).gt(0).any()]
     panels = list(dict.fromkeys(ok["workload"])) if per_workload else [None]
     labels = short_labels(designs)
@@ -169,6 +172,7 @@ def energy(df: pd.DataFrame, baseline: str | None = None) -> Figure:
 def area(df: pd.DataFrame, baseline: str | None = None) -> Figure:
     """Designs with distinct area breakdowns: all if few, else an even spread from the
     smallest to the largest total area (and the baseline)."""
+    import numpy as np
     ok = feasible(df)
     cols = [c for c in ok.columns if c.startswith("area_mm2.")]
     distinct = ok.drop_duplicates(subset=cols).sort_values("area_mm2")
@@ -184,6 +188,7 @@ def area(df: pd.DataFrame, baseline: str | None = None) -> Figure:
 
 def _axis_scale(ax, which: str, values):
     """Log scale with plain numbers when values span more than 10x, else linear."""
+    import numpy as np
     from matplotlib.ticker import NullFormatter, ScalarFormatter
 
     values = np.asarray(values, dtype=float)
@@ -198,6 +203,7 @@ def _axis_scale(ax, which: str, values):
 def pareto_front(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Indices of the points no other point beats in both x and y (both minimized),
     sorted by x."""
+    import numpy as np
     order = np.lexsort((y, x))
     front, best_y = [], np.inf
     for i in order:
@@ -208,6 +214,7 @@ def pareto_front(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def pareto(df: pd.DataFrame, x: str = "seconds", y: str = "energy_j") -> Figure:
+    import numpy as np
     ok = feasible(df)
     workloads = list(dict.fromkeys(ok["workload"]))
     fig = _figure(figsize=(5.2 * len(workloads), 4.6), layout="constrained")
@@ -239,6 +246,7 @@ def pareto(df: pd.DataFrame, x: str = "seconds", y: str = "energy_j") -> Figure:
 def roofline(df: pd.DataFrame, design: str | None = None) -> Figure:
     """Each operation (summed over layers) of one design at (MACs or vector ops per DRAM
     byte, achieved rate) under the roofs of the 2D array and the vector unit."""
+    import numpy as np
     ok = feasible(df)
     design = design or ok.loc[ok["seconds"].idxmin(), "design"]
     part = ok[ok["design"] == design]

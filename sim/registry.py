@@ -8,8 +8,9 @@
 - GROUP_STRATEGIES, keyed by a group mapping's `strategy`: runs a fused group of
   Einsums (FuseMax's and FLAT's bindings of attention) as one pipelined step.
 
-Each engine registers itself where it is defined; sim/__init__ imports the core ones and
-plug-in packages add modules to the `accelsim.engines` entry points.
+Each engine registers itself where it is defined; the registries import the core ones
+(CORE_ENGINES) on their first lookup, and plug-in packages add modules to the
+`accelsim.engines` entry points.
 """
 
 from __future__ import annotations
@@ -32,9 +33,15 @@ class UnitEngine:
     own_schedule: bool = False
 
 
-UNIT_ENGINES: Registry[UnitEngine] = Registry("unit engine for component class", "engines")
-CASCADE_ENGINES: Registry[Callable] = Registry("cascade engine for component class", "engines")
-GROUP_STRATEGIES: Registry[Callable] = Registry("fused-group strategy", "engines")
+# The core engines, imported on the first lookup of any of these registries (not at
+# `import sim`, so the CLI starts without numpy, pydantic, arch or mapper).
+CORE_ENGINES = ("sim.gemm_engine", "sim.vector_engine", "sim.bitserial_engine", "sim.roofline",
+                "sim.fused", "sim.pim.run")
+UNIT_ENGINES: Registry[UnitEngine] = Registry("unit engine for component class", "engines",
+                                              CORE_ENGINES)
+CASCADE_ENGINES: Registry[Callable] = Registry("cascade engine for component class", "engines",
+                                               CORE_ENGINES)
+GROUP_STRATEGIES: Registry[Callable] = Registry("fused-group strategy", "engines", CORE_ENGINES)
 
 
 def unit_engine(component_class: str, compulsory_dram_bytes: Callable | None = None,

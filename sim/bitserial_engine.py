@@ -202,7 +202,8 @@ SCHEDULE_KEYS = {
 }
 
 
-@unit_engine("bitserial_array", compulsory_dram_bytes, own_schedule=True)
+@unit_engine("bitserial_array", compulsory_dram_bytes, own_schedule=True,
+             reads=("array2d", "buffer", "dram"))
 def run_bitserial(einsum: Einsum, arch: Architecture, m: GemmMapping) -> EinsumResult:
     p = GemmProblem.of(einsum)
     R, C = arch.array2d.rows, arch.array2d.cols

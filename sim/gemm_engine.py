@@ -44,7 +44,7 @@ def check_fits(einsum: Einsum, arch: Architecture, m: GemmMapping, p: GemmProble
                         f"'{m.dataflow}' (it has {arch.array2d.dataflows})", file, where)
 
 
-@unit_engine("array2d", bounded=True)
+@unit_engine("array2d", bounded=True, reads=("array2d", "buffer", "dram"))
 def run_gemm(einsum: Einsum, arch: Architecture, m: GemmMapping) -> EinsumResult:
     p = GemmProblem.of(einsum)
     check_fits(einsum, arch, m, p)

@@ -31,6 +31,11 @@ class UnitEngine:
     # the engine chooses its own schedule and only records the mapping it is given, so
     # its result depends on neither the mapping nor the objective: simulate it once
     own_schedule: bool = False
+    # the architecture roles (array2d, array1d, buffer, dram) the engine and its mapper
+    # read, besides the clock, node and total leak power: a search is shared by every
+    # architecture equal in them (a sweep over the array reuses the vector unit's
+    # searches). None: the whole architecture.
+    reads: tuple[str, ...] | None = None
 
 
 # The core engines, imported on the first lookup of any of these registries (not at
@@ -45,13 +50,14 @@ GROUP_STRATEGIES: Registry[Callable] = Registry("fused-group strategy", "engines
 
 
 def unit_engine(component_class: str, compulsory_dram_bytes: Callable | None = None,
-                bounded: bool = False, own_schedule: bool = False):
+                bounded: bool = False, own_schedule: bool = False,
+                reads: tuple[str, ...] | None = None):
     """Register the decorated run(einsum, arch, mapping) as the engine of a unit class;
     `bounded`: the mapper's lower bounds hold for it (tests/test_mapper_bounds.py);
-    `own_schedule`: it ignores the mapping's schedule (see UnitEngine)."""
+    `own_schedule`: it ignores the mapping's schedule; `reads`: see UnitEngine."""
     def wrap(run):
         UNIT_ENGINES.register(component_class, UnitEngine(run, compulsory_dram_bytes, bounded,
-                                                          own_schedule))
+                                                          own_schedule, reads))
         return run
     return wrap
 

@@ -79,10 +79,10 @@ def best_mapping(einsum: Einsum, arch: Architecture, objective: str,
     engine = _engine(arch, unit)
     if engine.own_schedule:  # one run, whatever the objective: nothing to search
         objective, options = "any", mapper.SearchOptions()
-    cache_key = mapper.CACHE.key(einsum, arch, objective, "exact", options)
+    cache_key = mapper.CACHE.key(einsum, arch, objective, "exact", options, engine.reads)
     found = mapper.CACHE.get(cache_key)
-    if found is not None:
-        return found
+    if found is not None:  # maybe from another architecture: this one's leak breakdown
+        return _leaking(found, arch) if engine.reads is not None else found
     if engine.own_schedule:
         result = simulate_einsum(einsum, arch, _nominal(einsum))
         found = Search(result, 0, ((OBJECTIVE_KEYS["latency"](result), result),), None, False,
@@ -104,6 +104,21 @@ def best_mapping(einsum: Einsum, arch: Architecture, objective: str,
     found = Search(best, ranked.scored, tuple(tried), stop, bounded)
     mapper.CACHE.put(cache_key, found)
     return found
+
+
+def _leaking(found: Search, arch: Architecture) -> Search:
+    """A search shared by architectures equal in what the engine reads and in total leak
+    power, with each result's leakage split over this architecture's components."""
+    def rebase(r: EinsumResult) -> EinsumResult:
+        pj = {k: v for k, v in r.energy_pj.items() if not k.endswith(".leak")}
+        return replace(r, energy_pj=Actions().merge(pj).leakage(arch, r.cycles).pj)
+
+    if not arch.leakage:
+        return found
+    tried = tuple((b, rebase(r)) for b, r in found.tried)
+    best = next((r for (_, old), (_, r) in zip(found.tried, tried) if old is found.result),
+                None) or rebase(found.result)
+    return replace(found, result=best, tried=tried)
 
 
 def _nominal(einsum: Einsum) -> GemmMapping:

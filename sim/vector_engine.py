@@ -21,7 +21,7 @@ from sim.registry import unit_engine
 from sim.result import EinsumResult
 from workloads import Einsum
 
-@unit_engine("array1d", bounded=True)
+@unit_engine("array1d", bounded=True, reads=("array1d", "buffer", "dram"))
 def run_vector(einsum: Einsum, arch: Architecture, m: VectorMapping) -> EinsumResult:
     unit, glb = arch.array1d, arch.buffer
     if not fits(einsum, arch, m):  # a --mapping file's mapping names that file and key

@@ -45,9 +45,9 @@ class Registry(Generic[T]):
         `name` (commands and experiments are named as they register), then, if that
         did not register it, all of them (once)."""
         if not self._core_loaded:
-            self._core_loaded = True
-            for module in self.core:
+            for module in self.core:  # a failing import raises at every lookup, not once
                 import_module(module)
+            self._core_loaded = True
         if self._loaded or (name is not None and name in self._items):
             return
         eps = metadata.entry_points(group=self.group)

@@ -66,3 +66,12 @@ def test_lazy_sim_still_simulates():
         f"    r = sim.simulate(workloads.load('{REPO}/workloads/gpt2.yaml'), arch.load('bitmod'))\n"
         "    assert r.cycles > 0 and sim.UNIT_ENGINES.get('bitserial_array').own_schedule")
     assert "sim.bitserial_engine" in modules
+
+
+def test_sim_run_needs_no_dataframes():
+    """`sim run` prints its per-Einsum table without pandas (1.4 s of imports on a busy
+    machine, for a table of a few rows)."""
+    modules = imported_modules(f"from sim.cli import main\n    main(['run', "
+                               f"'{REPO}/workloads/gpt2.yaml'], prog_name='sim')")
+    assert "sim.commands.run" in modules and "sim.simulate" in modules
+    assert not {"pandas", "matplotlib", "dask"} & {m.split(".")[0] for m in modules}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import click
@@ -11,6 +12,7 @@ from rich.table import Table
 from yamlspec import COMMANDS, SpecError, check_writable
 
 console = Console()
+LAYER_PREFIX = re.compile(r"^(t\d+_)?(l\d+_)?")  # t3_l11_qk -> qk
 
 
 @COMMANDS.register("run")
@@ -134,21 +136,20 @@ def _summary(result, wall: float):
     for unit, u in d["utilization"].items():
         totals.add_row(f"utilization {unit}", f"{u:.1%}")
     console.print(totals)
-    df = result.to_dataframe()
-    df["op"] = df["einsum"].str.replace(r"^(t\d+_)?(l\d+_)?", "", regex=True)
-    by = df.groupby(["op", "unit"], sort=False).agg(
-        n=("cycles", "size"), cycles=("cycles", "sum"), stall=("stall_cycles", "sum"),
-        macs=("macs", "sum"), energy=("energy_j", "sum"))
+    by: dict[tuple[str, str], list] = {}  # (op, unit) -> [n, cycles, stall, macs, J]; no pandas
+    for e in result.einsums:
+        row = by.setdefault((LAYER_PREFIX.sub("", e.name), e.unit), [0, 0, 0, 0, 0.0])
+        for i, v in enumerate((1, e.cycles, e.stall_cycles, e.macs, e.energy_j)):
+            row[i] += v
     table = Table(title="by Einsum, summed over layers (mappings: --save-mapping or --json)",
                   title_justify="left")
     for col in ("Einsum", "unit", "n", "cycles", "share", "stall", "GMACs", "mJ"):
         table.add_column(col, justify="left" if col in ("Einsum", "unit") else "right",
                          no_wrap=True)
     total_cycles = max(1, d["cycles"])
-    for row in by.reset_index().itertuples():
-        table.add_row(row.op, row.unit, str(row.n), f"{row.cycles:,}",
-                      f"{row.cycles / total_cycles:.1%}", f"{row.stall:,}",
-                      f"{row.macs / 1e9:.2f}", f"{row.energy * 1e3:.2f}")
+    for (op, unit), (n, cycles, stall, macs, joules) in by.items():
+        table.add_row(op, unit, str(n), f"{cycles:,}", f"{cycles / total_cycles:.1%}",
+                      f"{stall:,}", f"{macs / 1e9:.2f}", f"{joules * 1e3:.2f}")
     console.print(table)
     energy = Table(title="energy by component", title_justify="left")
     energy.add_column("component")

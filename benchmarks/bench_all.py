@@ -31,7 +31,7 @@ from bench_run import reference_job  # noqa: E402
 from timing import median_seconds  # noqa: E402
 
 EXPERIMENTS = ("bitmod", "fusemax", "pimgpt")
-BIG_GEMM = ["--m", "512", "--k", "768", "--n", "3072", "--array", "256x256", "--dataflow", "os",
+BIG_GEMM = ["gemm", "--m", "512", "--k", "768", "--n", "3072", "--array", "256x256", "--dataflow", "os",
             "--timing", "scalesim"]
 
 

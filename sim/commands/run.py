@@ -92,7 +92,10 @@ def _explain(cascade, architecture, fixed, objective, name, result):
     shown = sorted(found.tried, key=lambda br: key(br[1]))[:TOP]  # the best first
     for bound, r in shown:
         table.add_row(str(found.tried.index((bound, r)) + 1), r.mapping.describe(),
-                      *(f"{b:.6g}" for b in bound), f"{r.cycles:,}", f"{r.energy_j:.6g}",
+                      # an engine with its own schedule had no search, so no bound
+                      *(["-"] * len(fields) if found.own_schedule
+                        else (f"{b:.6g}" for b in bound)),
+                      f"{r.cycles:,}", f"{r.energy_j:.6g}",
                       "chosen" if r is found.result else "")
     Console(width=max(console.width, 150)).print(table)
     if len(found.tried) > TOP:
@@ -102,8 +105,8 @@ def _explain(cascade, architecture, fixed, objective, name, result):
         console.print(f"stopped: the next candidate's bound {_fmt(found.stop)} is at least the "
                       f"best exact {_fmt(best)}, and every later bound is at least that")
     elif found.own_schedule:
-        console.print("simulated once: this unit's engine chooses its own schedule (the "
-                      "mapping is recorded, not used), whatever the objective")
+        console.print("simulated once: this unit's engine chooses its own schedule, "
+                      "whatever the objective; the mapping shown is the schedule it ran")
     elif not found.bounded:
         console.print("simulated the best few by bound: this unit's engine does not take the "
                       "mapper's bounds")

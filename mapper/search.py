@@ -101,8 +101,18 @@ class SearchCache:
         self.hits = 0
         self.misses = 0
 
-    def key(self, einsum, arch, objective: str, keep: int, options: SearchOptions) -> tuple:
-        fingerprint = json.dumps(arch.to_dict(), sort_keys=True, default=str)
+    def key(self, einsum, arch, objective: str, keep: int, options: SearchOptions,
+            reads: tuple[str, ...] | None = None) -> tuple:
+        """`reads`: the roles of the architecture the search depends on (with its
+        top-level fields and total leak power); None: all of it."""
+        spec = arch.to_dict()
+        if reads is not None:
+            names = {getattr(arch, role).name for role in reads}
+            spec["components"] = [c for c in spec["components"] if c["name"] in names]
+            spec["leak_pj_per_cycle"] = leak_pj_per_cycle(arch)
+            spec.pop("name", None)
+            spec.pop("description", None)
+        fingerprint = json.dumps(spec, sort_keys=True, default=str)
         return (einsum.signature(), fingerprint, objective, keep, options)
 
     def get(self, key):

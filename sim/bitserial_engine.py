@@ -3,7 +3,9 @@ bit-parallel case): tiles through the two SRAMs and DRAM, PE timing from sim/bit
 
 Mapping (the array's own, the paper's): output channels N on rows, tokens M on columns,
 the reduction K streamed through each PE in quantization groups; batch ranks B (heads)
-run one after another. The GemmMapping the mapper proposes is recorded, not used.
+run one after another. The engine chooses its own schedule (below) and records it as
+the result's GemmMapping; a mapping it is given is not used (own_schedule: the
+simulator does not search the mapper's space for it).
 
 Operands. The second input is a *model weight* when it has no batch rank (the same
 matrix for every sequence and head): it is stored at the array's quantized bits per
@@ -38,7 +40,7 @@ from arch import Architecture
 from mapper import GemmMapping, GemmProblem
 from sim.bitserial import PEConfig, array_cycles
 from sim.energy import Actions
-from sim.pipeline import run_pipeline
+from sim.pipeline import run_tiles
 from sim.registry import unit_engine
 from sim.result import EinsumResult
 from workloads import Einsum
@@ -108,15 +110,34 @@ def _whole_folds(fit: int, fold: int) -> int:
     return fit // fold * fold if fit >= fold else fit
 
 
+def _chunks(size: int, chunk: int) -> list[tuple[int, int]]:
+    """The chunk lengths a rank of `size` splits into, as runs (length, count)."""
+    full, rest = divmod(size, chunk)
+    return [(chunk, full)] * bool(full) + [(rest, 1)] * bool(rest)
+
+
+def _first_split(runs: list[tuple[int, int]]) -> list[tuple[int, int, bool]]:
+    """The runs with the first chunk split off: (length, count, is_first)."""
+    (length, count), rest = runs[0], runs[1:]
+    return [(length, 1, True)] + [(length, count - 1, False)] * (count > 1) + \
+        [(ln, c, False) for ln, c in rest]
+
+
 def _plan(order: str, single: bool, B: int, M: int, N: int, K: int, R: int, C: int,
           ops: Operands, sram: int):
-    """Segments of tiles (m_len, n_len, load_bytes) in run order, or None if infeasible.
+    """The schedule as [(segment, count)] run back to back, each segment a nested run
+    list for sim.pipeline.run_tiles of tiles (m_len, n_len, load_bytes), and the
+    schedule written as a GemmMapping (output-stationary, N on rows); None if the order
+    does not fit. Its size depends on the number of distinct chunks, not on the ranks.
 
     Double-buffered (single=False): every operand gets half of its SRAM so the next tile
     loads while this one computes; one segment. Single-buffered resident chunk
     (single=True): the resident operand may fill its whole SRAM, so its next chunk can
-    only load once the current chunk's tiles are done: one segment per resident chunk,
-    segments run back to back (the streamed operand stays double-buffered).
+    only load once the current chunk's tiles are done: one segment per resident chunk.
+    Every batch (head) is new data: its first tile loads both operands.
+    Within a batch, the resident operand loads at the first tile of each of its chunks;
+    the streamed one at every tile, except when it is a single chunk (then once per
+    batch: it stays).
     """
     cap = sram if single else sram // 2
     w_row, a_row = _bytes(K, ops.w_bits), _bytes(K, ops.a_bits)
@@ -135,32 +156,42 @@ def _plan(order: str, single: bool, B: int, M: int, N: int, K: int, R: int, C: i
     else:  # streaming: a fold at a time, both operands re-read
         mt, nt = C, R
     nt, mt = min(nt, N), min(mt, M)
-    n_starts, m_starts = range(0, N, nt), range(0, M, mt)
-    inputs_outer = order == "inputs-resident"
-    pairs = ([(n0, m0) for m0 in m_starts for n0 in n_starts] if inputs_outer
-             else [(n0, m0) for n0 in n_starts for m0 in m_starts])
-    segments: list[list[tuple[int, int, int]]] = []
-    for _ in range(B):
-        loaded_a: set[int] = set()
-        loaded_w: set[int] = set()
-        last = (None, None)
-        for n0, m0 in pairs:
-            n_len, m_len = min(nt, N - n0), min(mt, M - m0)
-            resident_changed = (m0 != last[1]) if inputs_outer else (n0 != last[0])
-            if not segments or (single and resident_changed):
-                segments.append([])
-            load = 0
-            # A chunk stays only while it is the current one unless all of it fits.
-            keep = order != "streaming"
-            if m0 != last[1] and not (keep and all_a_fit and m0 in loaded_a):
-                load += _bytes(m_len * K, ops.a_bits)
-                loaded_a.add(m0)
-            if n0 != last[0] and not (keep and all_w_fit and n0 in loaded_w):
-                load += _bytes(n_len * K, ops.w_bits)
-                loaded_w.add(n0)
-            segments[-1].append((m_len, n_len, load))
-            last = (n0, m0) if keep else (None, None)
-    return segments
+    n_runs, m_runs = _chunks(N, nt), _chunks(M, mt)
+    if order == "inputs-resident":  # outer: token chunks (resident A), inner: weight folds
+        outer, inner = m_runs, n_runs
+
+        def tile(o_len, i_len, load_o, load_i):
+            return (o_len, i_len, load_o * _bytes(o_len * K, ops.a_bits)
+                    + load_i * _bytes(i_len * K, ops.w_bits))
+    else:  # outer: weight chunks (resident W, or a fold when streaming), inner: token folds
+        outer, inner = n_runs, m_runs
+
+        def tile(o_len, i_len, load_o, load_i):
+            return (i_len, o_len, load_i * _bytes(i_len * K, ops.a_bits)
+                    + load_o * _bytes(o_len * K, ops.w_bits))
+    streaming = order == "streaming"
+    inner_stays = not streaming and sum(c for _, c in inner) == 1
+
+    def row(o_len: int, first_row: bool):
+        """One outer chunk's tiles: the outer operand loads at its first tile."""
+        return [(tile(o_len, i_len, first or streaming, streaming or not inner_stays or first_row),
+                 count) for i_len, count, first in _first_split(inner)]
+
+    rows = [(row(o_len, first), count) for o_len, count, first in _first_split(outer)]
+    order_ = ("B", "M", "N", "K") if order == "inputs-resident" else ("B", "N", "M", "K")
+    schedule = GemmMapping("os", "N", (("B", 1), ("M", mt), ("N", nt), ("K", K)), order_)
+    if single:  # a segment per resident chunk
+        return [(seq, B * count) for seq, count in rows], schedule
+    return [([(rows, B)], 1)], schedule
+
+
+def walk(seq, times: int = 1):
+    """(tile, how many times it runs) of a nested run list."""
+    for item, count in seq:
+        if isinstance(item, tuple):
+            yield item, times * count
+        else:
+            yield from walk(item, times * count)
 
 
 # How the controller ranks candidate tile orders (field schedule_objective of the array).
@@ -171,7 +202,8 @@ SCHEDULE_KEYS = {
 }
 
 
-@unit_engine("bitserial_array", compulsory_dram_bytes)
+@unit_engine("bitserial_array", compulsory_dram_bytes, own_schedule=True,
+             reads=("array2d", "buffer", "dram"))
 def run_bitserial(einsum: Einsum, arch: Architecture, m: GemmMapping) -> EinsumResult:
     p = GemmProblem.of(einsum)
     R, C = arch.array2d.rows, arch.array2d.cols
@@ -186,9 +218,9 @@ def run_bitserial(einsum: Einsum, arch: Architecture, m: GemmMapping) -> EinsumR
     candidates = []
     for order in ("weights-resident", "inputs-resident", "streaming"):
         for single in ((False, True) if order != "streaming" else (False,)):
-            segments = _plan(order, single, B, M, N, K, R, C, ops, sram)
-            if segments is not None:
-                candidates.append(_result(einsum, arch, m, ops, segments, tile_timing))
+            plan = _plan(order, single, B, M, N, K, R, C, ops, sram)
+            if plan is not None:
+                candidates.append(_result(einsum, arch, plan[1], ops, plan[0], tile_timing))
     return min(candidates, key=SCHEDULE_KEYS[arch.array2d.schedule_objective])
 
 
@@ -198,23 +230,21 @@ def _result(einsum, arch, m, ops, segments, tile_timing) -> EinsumResult:
     R, C = array.rows, array.cols
     K = GemmProblem.of(einsum).size("K")
     cycles = 0
-    for seg in segments:
-        cycles += run_pipeline([t[2] for t in seg], [tile_timing(t[0], t[1]).cycles for t in seg],
-                               [_bytes(t[0] * t[1], ops.o_bits) for t in seg],
-                               list(range(len(seg))), arch.dram_bytes_per_cycle).cycles
-    tiles = [t for seg in segments for t in seg]
+    for seg, count in segments:
+        timed = _timed(seg, ops, tile_timing)
+        cycles += count * run_tiles(timed, arch.dram_bytes_per_cycle).cycles
     macs = busy = glb_read = compute_cycles = dram_read = dram_write = 0
-    for m_len, n_len, load in tiles:
+    for (m_len, n_len, load), n in walk([(seg, count) for seg, count in segments]):
         t = tile_timing(m_len, n_len)
-        macs += t.macs
-        busy += t.pe_busy
-        compute_cycles += t.cycles
-        dram_read += load
-        dram_write += _bytes(m_len * n_len, ops.o_bits)
+        macs += n * t.macs
+        busy += n * t.pe_busy
+        compute_cycles += n * t.cycles
+        dram_read += n * load
+        dram_write += n * _bytes(m_len * n_len, ops.o_bits)
         col_folds, row_folds = math.ceil(m_len / C), math.ceil(n_len / R)
         # Broadcast buses: each fold reads its rows' weights and its columns' activations once.
-        glb_read += (col_folds * _bytes(n_len * K, ops.w_bits)
-                     + row_folds * _bytes(m_len * K, ops.a_bits))
+        glb_read += n * (col_folds * _bytes(n_len * K, ops.w_bits)
+                         + row_folds * _bytes(m_len * K, ops.a_bits))
     glb_write = dram_read + dram_write        # fills from DRAM, outputs staged for writeback
     glb_read += dram_write
     energy = (Actions().add(array, "compute", compute_cycles * array.pes)
@@ -225,3 +255,16 @@ def _result(einsum, arch, m, ops, segments, tile_timing) -> EinsumResult:
         dram_read_bytes=int(dram_read), dram_write_bytes=int(dram_write),
         glb_read_bytes=int(glb_read), glb_write_bytes=int(glb_write), energy_pj=energy,
         mapping=m)
+
+
+def _timed(seq, ops, tile_timing):
+    """The nested run list with each tile as (load bytes, cycles, writeback bytes)."""
+    out = []
+    for item, count in seq:
+        if isinstance(item, tuple):
+            m_len, n_len, load = item
+            item = (load, tile_timing(m_len, n_len).cycles, _bytes(m_len * n_len, ops.o_bits))
+        else:
+            item = _timed(item, ops, tile_timing)
+        out.append((item, count))
+    return out

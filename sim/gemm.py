@@ -17,14 +17,14 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
-from arch import Architecture
-from arch import load as load_arch
 from sim.scalesim_timing import scalesim_compute_cycles, scalesim_word_counts
-from workloads import Cascade
-from workloads.builder import CascadeBuilder
-from workloads.formats import format_bits
 from yamlspec import SpecError
+
+if TYPE_CHECKING:  # imported for native timing only: scalesim timing starts without them
+    from arch import Architecture
+    from workloads import Cascade
 
 DATAFLOWS = ("os", "ws", "is")
 TIMINGS = ("native", "scalesim")
@@ -68,6 +68,8 @@ def parse_array(spec: str) -> tuple[int, int]:
 
 def gemm_cascade(m: int, k: int, n: int, fmt: str = "int8") -> Cascade:
     """The single-Einsum workload C[m,n] = A[m,k] * B[k,n]."""
+    from workloads.builder import CascadeBuilder
+
     b = CascadeBuilder(f"gemm_{m}x{k}x{n}", {"m": m, "k": k, "n": n}, default_format=fmt)
     b.add("C[m,n] = A[m,k] * B[k,n]", name="gemm")
     return b.build()
@@ -94,6 +96,10 @@ def simulate_gemm(m: int, k: int, n: int, rows: int, cols: int, dataflow: str,
         raise ValueError(f"timing must be one of {', '.join(TIMINGS)}, not {timing!r}")
     if timing == "scalesim":
         return _scalesim_report(m, k, n, rows, cols, dataflow)
+    from arch import Architecture
+    from arch import load as load_arch
+    from workloads.formats import format_bits
+
     base = arch if isinstance(arch, Architecture) else load_arch(arch)
     pe = base.array2d
     if fmt is None:

@@ -2,25 +2,26 @@
 
 Walks the buffer tiles in loop order, times each tile's folds with sim/array2d.py,
 counts every byte moved (DRAM, buffer) and runs the tile pipeline of sim/pipeline.py.
+The tiles are the loop nest written as nested runs (loop_nest): equal tiles are timed
+once and repeats are skipped, so the work depends on the distinct tiles, not on the
+rank sizes.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 from functools import lru_cache
 
 import numpy as np
 
 from yamlspec import SpecError
-from yamlspec.limits import MAX_TILE_STEPS
 from arch import Architecture
 from mapper import GemmMapping, GemmProblem
 from mapper.gemm import OPERANDS
-from mapper.mapping import FEED_OPERANDS, GROUPS
+from mapper.mapping import FEED_OPERANDS
 from sim.array2d import Folds, array_cycles
 from sim.energy import Actions
-from sim.pipeline import run_pipeline
+from sim.pipeline import run_tiles
 from sim.registry import unit_engine
 from sim.result import EinsumResult
 from workloads import Einsum
@@ -41,15 +42,9 @@ def check_fits(einsum: Einsum, arch: Architecture, m: GemmMapping, p: GemmProble
     if m.dataflow not in arch.array2d.dataflows:
         raise SpecError(f"array '{arch.array2d.name}' does not support dataflow "
                         f"'{m.dataflow}' (it has {arch.array2d.dataflows})", file, where)
-    steps = math.prod(-(-p.size(g) // min(m.tile(g), p.size(g))) for g in GROUPS)
-    if steps > MAX_TILE_STEPS:  # the engine times tile by tile: bound the run
-        raise SpecError(f"tiles {dict(m.tiles)} of Einsum '{einsum.name}' make {steps:,} "
-                        f"buffer tiles, over the limit {MAX_TILE_STEPS:,} the simulator steps "
-                        f"through; use larger tiles or smaller ranks",
-                        file if m.source else einsum.source or file, where)
 
 
-@unit_engine("array2d", bounded=True)
+@unit_engine("array2d", bounded=True, reads=("array2d", "buffer", "dram"))
 def run_gemm(einsum: Einsum, arch: Architecture, m: GemmMapping) -> EinsumResult:
     p = GemmProblem.of(einsum)
     check_fits(einsum, arch, m, p)
@@ -85,44 +80,26 @@ def run_gemm(einsum: Einsum, arch: Architecture, m: GemmMapping) -> EinsumResult
     def op_bytes(op, e):
         return math.ceil(math.prod(e[g] for g in OPERANDS[op]) * p.bit(op) / 8)
 
-    loads, computes, writebacks, visits = [], [], [], []
+    tiles = loop_nest(m.loop_order, size, tile, counts)
+    timed, seen = {}, {}
+    for key in set(t for t, _ in walk_nest(tiles)):
+        ext, k_index, changed, new_visit = key
+        e = dict(zip(("B", "M", "N", "K"), ext))
+        load = sum(op_bytes(op, e) for op in ("A", "W") if op in changed)
+        if new_visit and k_index:
+            load += op_bytes("O", e)  # partial sums come back from DRAM
+        timed[key] = (load, tile_cost(ext, k_index)[0], op_bytes("O", e), new_visit)
     glb_read = glb_write = ideal_total = 0.0
-    macs = 0  # counted from the folds run, so tests can check conservation
-    dram_read = dram_write = 0
-    prev = {op: None for op in OPERANDS}
-    visit = -1
-    for idx in itertools.product(*(range(counts[g]) for g in m.loop_order)):
-        at = dict(zip(m.loop_order, idx))
-        ext = {g: min(tile[g], size[g] - at[g] * tile[g]) for g in size}
-        load = 0
-        for op in ("A", "W"):
-            key = tuple(at[g] for g in OPERANDS[op])
-            if key != prev[op]:
-                load += op_bytes(op, ext)
-                prev[op] = key
-        okey = tuple(at[g] for g in OPERANDS["O"])
-        if okey != prev["O"]:
-            if visits:
-                writebacks[-1] = op_bytes("O", last_ext)
-            visit += 1
-            prev["O"] = okey
-            if at["K"] > 0:
-                load += op_bytes("O", ext)  # partial sums come back from DRAM
-        cycles, ideal, tile_macs, rd, wr = tile_cost(tuple(ext[g] for g in ("B", "M", "N", "K")),
-                                          int(at["K"] > 0))
-        loads.append(load)
-        computes.append(cycles)
-        writebacks.append(0)
-        visits.append(visit)
-        dram_read += load
-        glb_read += rd
-        glb_write += wr
-        ideal_total += ideal
-        macs += tile_macs
-        last_ext = ext
-    writebacks[-1] = op_bytes("O", last_ext)
-    dram_write = sum(writebacks)
-    timing = run_pipeline(loads, computes, writebacks, visits, arch.dram_bytes_per_cycle)
+    macs = dram_read = 0  # MACs counted from the folds run, so tests can check conservation
+    for key, n in walk_nest(tiles):
+        _, ideal, tile_macs, rd, wr = tile_cost(key[0], key[1])
+        dram_read += n * timed[key][0]
+        glb_read += n * rd
+        glb_write += n * wr
+        ideal_total += n * ideal
+        macs += n * tile_macs
+    timing = run_tiles(_map_nest(tiles, timed), arch.dram_bytes_per_cycle)
+    dram_write = timing.written_bytes
     glb_write = float(glb_write + dram_read)  # fills from DRAM
     glb_read = float(glb_read + dram_write)   # drains to DRAM
     energy = (Actions().add(pe, "mac", macs, p.fmt)
@@ -133,3 +110,58 @@ def run_gemm(einsum: Einsum, arch: Architecture, m: GemmMapping) -> EinsumResult
         dram_read_bytes=int(dram_read), dram_write_bytes=int(dram_write),
         glb_read_bytes=int(glb_read), glb_write_bytes=int(glb_write), energy_pj=energy,
         mapping=m)
+
+
+def loop_nest(order: tuple[str, ...], size: dict, tile: dict, counts: dict):
+    """The buffer tiles in loop order as nested runs (see sim.pipeline.run_tiles) of
+    tile keys (extents B, M, N, K; K index > 0; operands whose tile changed from the
+    previous tile's; starts an output visit). Each loop's iterations fall in at most
+    three classes (first, middle, last), so the nest's size does not depend on the
+    rank sizes."""
+    def classes(g):
+        n = counts[g]
+        last = size[g] - (n - 1) * tile[g]
+        out = [(True, tile[g] if n > 1 else last, 1)]
+        if n > 2:
+            out.append((False, tile[g], n - 2))
+        if n > 1:
+            out.append((False, last, 1))
+        return out
+
+    def build(level: int, depth: int, ext: dict, k_first: bool):
+        """Iterations of loops level.. when the first of them follows a change of loop
+        `depth` (-1: the very first tile)."""
+        if level == len(order):
+            if depth < 0:
+                changed_levels = range(len(order))
+            else:
+                changed_levels = [depth] + [L for L in range(depth + 1, len(order))
+                                            if counts[order[L]] > 1]
+            groups = {order[L] for L in changed_levels}
+            changed = frozenset(op for op in OPERANDS if groups & set(OPERANDS[op]))
+            key = (tuple(ext[g] for g in ("B", "M", "N", "K")), int(not k_first),
+                   changed - {"O"}, "O" in changed)
+            return key
+        g = order[level]
+        out = []
+        for first, length, reps in classes(g):
+            sub = build(level + 1, depth if first else level, {**ext, g: length},
+                        k_first and first if g == "K" else k_first)
+            out.append((sub, reps))
+        return out
+
+    return [(build(0, -1, {}, True), 1)]
+
+
+def walk_nest(seq, times: int = 1):
+    """(tile key, how many times it runs) of a nested run list."""
+    for item, count in seq:
+        if isinstance(item, tuple):
+            yield item, times * count
+        else:
+            yield from walk_nest(item, times * count)
+
+
+def _map_nest(seq, table: dict):
+    return [(table[item] if isinstance(item, tuple) else _map_nest(item, table), count)
+            for item, count in seq]

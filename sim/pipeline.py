@@ -11,6 +11,11 @@ A run of identical tiles that each end their own visit (the vector unit's chunks
 time-invariant max-plus recurrence: once its state relative to the last compute end
 repeats, every later period adds the same cycles, so the run is skipped ahead exactly
 (`fast=False` steps through every tile; tests check the two agree).
+
+run_tiles takes the same schedule written as nested runs (tile, count) / (sequence,
+count) when every tile ends its own visit, and skips repeats at every level the same
+way, so its work depends on the number of distinct tiles and runs, not on the counts.
+STEPS counts the tiles either function stepped through (tests bound it).
 """
 
 from __future__ import annotations
@@ -22,10 +27,14 @@ from dataclasses import dataclass
 import numpy as np
 
 
+STEPS = [0]  # tiles stepped through by run_pipeline / run_tiles, for tests that bound work
+
+
 @dataclass(frozen=True)
 class PipelineTiming:
     cycles: int
     dram_busy_cycles: int
+    written_bytes: int = 0  # output bytes written back (run_tiles counts them)
 
 
 def run_pipeline(loads: Sequence[int], computes: Sequence[int], writebacks: Sequence[int],
@@ -62,6 +71,7 @@ def run_pipeline(loads: Sequence[int], computes: Sequence[int], writebacks: Sequ
                         written[visits[i] - 2] = w2 + shift
                     continue
             seen[state] = (i, c1, busy)
+        STEPS[0] += 1
         issue = max(load_end, c2 if i >= 2 else 0)
         load_end = max(dram_free, issue) + transfer(loads[i])
         busy += transfer(loads[i])
@@ -80,7 +90,7 @@ def run_pipeline(loads: Sequence[int], computes: Sequence[int], writebacks: Sequ
         dram_free = start + transfer(writebacks[-1])
         busy += transfer(writebacks[-1])
         end = max(end, dram_free)
-    return PipelineTiming(int(max(end, dram_free)), int(busy))
+    return PipelineTiming(int(max(end, dram_free)), int(busy), int(sum(writebacks)))
 
 
 def _steady_runs(loads, computes, writebacks, visits) -> list[int] | None:
@@ -102,3 +112,96 @@ def _steady_runs(loads, computes, writebacks, visits) -> list[int] | None:
     breaks = np.append(np.flatnonzero(~same), n)
     run_end = breaks[np.searchsorted(breaks, idx)]
     return np.where(same, run_end, idx).tolist()
+
+
+class _State:
+    """The pipeline between two tiles: end of the last load, DRAM free, compute ends of
+    the last two tiles, the writeback ends of the last two finished output visits, and
+    the output bytes of the last tile (written back when the next tile starts a visit)."""
+
+    __slots__ = ("load_end", "dram_free", "c1", "c2", "w1", "w2", "pending", "busy",
+                 "written", "bw")
+
+    def __init__(self, bw: float):
+        self.load_end = self.dram_free = self.c1 = self.c2 = self.w1 = self.w2 = 0
+        self.pending = self.busy = self.written = 0
+        self.bw = bw
+
+    def transfer(self, nbytes: int) -> int:
+        return math.ceil(nbytes / self.bw) if nbytes else 0
+
+    def step(self, load: int, compute: int, out_bytes: int, new_visit: bool = True):
+        """run_pipeline's step: load this tile; if it starts an output visit, write back
+        the last tile's (it ended the previous visit); compute once the operands are in
+        and the output slot of the visit before last is written back."""
+        STEPS[0] += 1
+        t = self.transfer(load)
+        self.load_end = max(self.dram_free, self.load_end, self.c2) + t
+        self.busy += t
+        self.dram_free = self.load_end
+        if new_visit:
+            done = self.c1  # nothing to write: the slot is free once the tile computed
+            if self.pending:
+                t = self.transfer(self.pending)
+                self.dram_free = max(self.dram_free, self.c1) + t
+                self.busy += t
+                self.written += self.pending
+                done = self.dram_free
+            self.w2, self.w1 = self.w1, done
+        start = max(self.load_end, self.c1, self.w2)
+        self.c1, self.c2, self.pending = start + compute, self.c1, out_bytes
+
+    def key(self) -> tuple:
+        c = self.c1
+        return (self.load_end - c, self.dram_free - c, self.c2 - c, self.w1 - c, self.w2 - c,
+                self.pending)
+
+    def shift(self, periods: int, then: tuple[int, int, int]):
+        """Skip `periods` repeats of what ran since the state was (c1, busy, written) =
+        `then` and equal, relative to c1, to the state now: max-plus steps commute with
+        a shift of every time."""
+        dc = periods * (self.c1 - then[0])
+        self.load_end += dc
+        self.dram_free += dc
+        self.c1 += dc
+        self.c2 += dc
+        self.w1 += dc
+        self.w2 += dc
+        self.busy += periods * (self.busy - then[1])
+        self.written += periods * (self.written - then[2])
+
+    def run(self, seq):
+        for item, count in seq:
+            once = (lambda: self.step(*item)) if isinstance(item, tuple) else (lambda: self.run(item))
+            seen: dict[tuple, tuple[int, int, int, int]] = {}
+            done = 0
+            while done < count:
+                key = self.key()
+                if key in seen:
+                    j, c1, busy, written = seen.pop(key)
+                    periods = (count - done) // (done - j)
+                    if periods:
+                        self.shift(periods, (c1, busy, written))
+                        done += periods * (done - j)
+                        seen.clear()
+                        continue
+                seen[key] = (done, self.c1, self.busy, self.written)
+                once()
+                done += 1
+
+
+def run_tiles(seq, dram_bytes_per_cycle: float) -> PipelineTiming:
+    """run_pipeline of the tiles `seq` lists. `seq`: [(item, count), ...] where item is a
+    tile or another such sequence, run `count` times in a row. A tile is (load bytes,
+    compute cycles, output bytes) and ends its own output visit, or (load, compute,
+    output bytes, starts_visit): its output bytes are written back after it only if the
+    next tile starts a visit (or it is the last)."""
+    st = _State(dram_bytes_per_cycle)
+    st.run(seq)
+    end = st.c1
+    if st.pending:
+        st.dram_free = max(st.dram_free, st.c1) + st.transfer(st.pending)
+        st.busy += st.transfer(st.pending)
+        st.written += st.pending
+        end = max(end, st.dram_free)
+    return PipelineTiming(int(max(end, st.dram_free)), int(st.busy), int(st.written))

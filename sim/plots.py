@@ -28,11 +28,10 @@ from sim.figstyle import log_ticks, place_labels
 from sim.figstyle import save as _save_stable
 from sim.units import prefix_for
 
-if TYPE_CHECKING:  # imported where drawn: `sim plot`'s --kind choices need only KINDS
+if TYPE_CHECKING:  # imported where drawn
     import pandas as pd
     from matplotlib.figure import Figure
 
-KINDS = ("speedup", "energy", "area", "pareto", "roofline", "scaling")
 MAX_BARS = 12  # more designs than this: the baseline and the fastest others
 MAX_ROOFLINE_PANELS = 3
 MAX_LABELLED_POINTS = 12  # pareto: every point named up to this many, else the front only
@@ -563,16 +562,18 @@ def _first_swept(df: pd.DataFrame) -> str:
     return swept[0]
 
 
+DRAWERS = {"speedup": speedup, "energy": energy, "area": area, "pareto": pareto,
+           "roofline": roofline, "scaling": scaling}  # sim.commands.plot.KINDS names them
+
+
 def draw(kind: str, df: pd.DataFrame, **options) -> Figure:
-    """The Figure of `kind` (one of KINDS); options go to that kind."""
-    drawers = {"speedup": speedup, "energy": energy, "area": area, "pareto": pareto,
-               "roofline": roofline, "scaling": scaling}
-    if kind not in drawers:
-        raise ValueError(f"unknown plot kind '{kind}' (known: {', '.join(KINDS)})")
-    return drawers[kind](df, **{k: v for k, v in options.items() if v is not None})
+    """The Figure of `kind` (one of DRAWERS); options go to that kind."""
+    if kind not in DRAWERS:
+        raise ValueError(f"unknown plot kind '{kind}' (known: {', '.join(DRAWERS)})")
+    return DRAWERS[kind](df, **{k: v for k, v in options.items() if v is not None})
 
 
 def plot(kind: str, df: pd.DataFrame, out: Path, formats=("png", "svg"),
          **options) -> list[Path]:
-    """Draw `kind` (one of KINDS) to out.png and out.svg; options go to that kind."""
+    """Draw `kind` (one of DRAWERS) to out.png and out.svg; options go to that kind."""
     return save(draw(kind, df, **options), Path(out), formats)

@@ -8,8 +8,9 @@
 - GROUP_STRATEGIES, keyed by a group mapping's `strategy`: runs a fused group of
   Einsums (FuseMax's and FLAT's bindings of attention) as one pipelined step.
 
-Each engine registers itself where it is defined; sim/__init__ imports the core ones and
-plug-in packages add modules to the `accelsim.engines` entry points.
+Each engine registers itself where it is defined; the registries import the core ones
+(CORE_ENGINES) on their first lookup, and plug-in packages add modules to the
+`accelsim.engines` entry points.
 """
 
 from __future__ import annotations
@@ -27,19 +28,36 @@ class UnitEngine:
     # the mapper's bounds (mapper.search.Ranked) are lower bounds on this engine's cost,
     # so the search simulates until they prove its best; otherwise the best few by bound
     bounded: bool = False
+    # the engine chooses its own schedule and only records the mapping it is given, so
+    # its result depends on neither the mapping nor the objective: simulate it once
+    own_schedule: bool = False
+    # the architecture roles (array2d, array1d, buffer, dram) the engine and its mapper
+    # read, besides the clock, node and total leak power: a search is shared by every
+    # architecture equal in them (a sweep over the array reuses the vector unit's
+    # searches). None: the whole architecture.
+    reads: tuple[str, ...] | None = None
 
 
-UNIT_ENGINES: Registry[UnitEngine] = Registry("unit engine for component class", "engines")
-CASCADE_ENGINES: Registry[Callable] = Registry("cascade engine for component class", "engines")
-GROUP_STRATEGIES: Registry[Callable] = Registry("fused-group strategy", "engines")
+# The core engines, imported on the first lookup of any of these registries (not at
+# `import sim`, so the CLI starts without numpy, pydantic, arch or mapper).
+CORE_ENGINES = ("sim.gemm_engine", "sim.vector_engine", "sim.bitserial_engine", "sim.roofline",
+                "sim.fused", "sim.pim.run")
+UNIT_ENGINES: Registry[UnitEngine] = Registry("unit engine for component class", "engines",
+                                              CORE_ENGINES)
+CASCADE_ENGINES: Registry[Callable] = Registry("cascade engine for component class", "engines",
+                                               CORE_ENGINES)
+GROUP_STRATEGIES: Registry[Callable] = Registry("fused-group strategy", "engines", CORE_ENGINES)
 
 
 def unit_engine(component_class: str, compulsory_dram_bytes: Callable | None = None,
-                bounded: bool = False):
+                bounded: bool = False, own_schedule: bool = False,
+                reads: tuple[str, ...] | None = None):
     """Register the decorated run(einsum, arch, mapping) as the engine of a unit class;
-    `bounded`: the mapper's lower bounds hold for it (tests/test_mapper_bounds.py)."""
+    `bounded`: the mapper's lower bounds hold for it (tests/test_mapper_bounds.py);
+    `own_schedule`: it ignores the mapping's schedule; `reads`: see UnitEngine."""
     def wrap(run):
-        UNIT_ENGINES.register(component_class, UnitEngine(run, compulsory_dram_bytes, bounded))
+        UNIT_ENGINES.register(component_class, UnitEngine(run, compulsory_dram_bytes, bounded,
+                                                          own_schedule, reads))
         return run
     return wrap
 

@@ -8,7 +8,7 @@ architecture's compute roles (array2d, array1d) an Einsum is mapped onto."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from mapper import Mapping
@@ -43,7 +43,12 @@ class EinsumResult:
         return sum(self.energy_pj.values()) * 1e-12
 
     def renamed(self, name: str) -> "EinsumResult":
-        return replace(self, name=name)
+        if name == self.name:
+            return self
+        # a plain copy: dataclasses.replace re-runs __init__, slow over large cascades
+        out = object.__new__(EinsumResult)
+        out.__dict__.update(self.__dict__, name=name)
+        return out
 
 
 @dataclass

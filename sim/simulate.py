@@ -69,6 +69,7 @@ class Search:
     tried: tuple[tuple[tuple[float, ...], EinsumResult], ...]
     stop: tuple[float, ...] | None
     bounded: bool  # the engine takes the bounds, so `result` is the best of the space
+    own_schedule: bool = False  # the engine schedules on its own: one run, any objective
 
 
 def best_mapping(einsum: Einsum, arch: Architecture, objective: str,
@@ -78,13 +79,22 @@ def best_mapping(einsum: Einsum, arch: Architecture, objective: str,
     the map space searched. For an engine the bounds do not hold for, the best `keep`."""
     options = search or mapper.SearchOptions()
     mapper.check_format(einsum, arch)  # before the cache: its key holds widths, not formats
-    cache_key = mapper.CACHE.key(einsum, arch, objective, "exact", options)
+    unit = arch.array2d if einsum.is_contraction else arch.array1d
+    engine = _engine(arch, unit)
+    if engine.own_schedule:  # one run, whatever the objective: nothing to search
+        objective, options = "any", mapper.SearchOptions()
+    cache_key = mapper.CACHE.key(einsum, arch, objective, "exact", options, engine.reads)
     found = mapper.CACHE.get(cache_key)
-    if found is not None:
+    if found is not None:  # maybe from another architecture: this one's leak breakdown
+        return _leaking(found, arch) if engine.reads is not None else found
+    if engine.own_schedule:
+        result = simulate_einsum(einsum, arch, _nominal(einsum))
+        found = Search(result, 0, ((OBJECTIVE_KEYS["latency"](result), result),), None, False,
+                       True)
+        mapper.CACHE.put(cache_key, found)
         return found
     rank = OBJECTIVE_KEYS[objective]
-    unit = arch.array2d if einsum.is_contraction else arch.array1d
-    bounded = _engine(arch, unit).bounded
+    bounded = engine.bounded
     ranked = mapper.ranked(einsum, arch, objective, options)
     best, tried, stop = None, [], None
     for bound, m in ranked:
@@ -98,6 +108,28 @@ def best_mapping(einsum: Einsum, arch: Architecture, objective: str,
     found = Search(best, ranked.scored, tuple(tried), stop, bounded)
     mapper.CACHE.put(cache_key, found)
     return found
+
+
+def _leaking(found: Search, arch: Architecture) -> Search:
+    """A search shared by architectures equal in what the engine reads and in total leak
+    power, with each result's leakage split over this architecture's components."""
+    def rebase(r: EinsumResult) -> EinsumResult:
+        pj = {k: v for k, v in r.energy_pj.items() if not k.endswith(".leak")}
+        return replace(r, energy_pj=Actions().merge(pj).leakage(arch, r.cycles).pj)
+
+    if not arch.leakage:
+        return found
+    tried = tuple((b, rebase(r)) for b, r in found.tried)
+    best = next((r for (_, old), (_, r) in zip(found.tried, tried) if old is found.result),
+                None) or rebase(found.result)
+    return replace(found, result=best, tried=tried)
+
+
+def _nominal(einsum: Einsum) -> GemmMapping:
+    """A mapping for an engine that chooses its own schedule (it records the one it ran)."""
+    shape = einsum.gemm_shape()
+    return GemmMapping("os", "N", tuple((g, shape[g]) for g in ("B", "M", "N", "K")),
+                       ("B", "N", "M", "K"))
 
 
 def simulate(cascade: Cascade, arch: Architecture,
@@ -174,9 +206,10 @@ def _per_einsum(cascade, arch, mapping, objective, progress, search) -> Result:
     searched: dict[tuple, Einsum] = {}  # the Einsums the mapper chose for
     uses: dict[tuple, int] = {}
     scored = 0
+    ids = cascade.signature_ids
     for i, e in enumerate(cascade.einsums):
-        given = mapping.get(e.name)
-        key = (e.signature(), given)
+        given = mapping.get(e.name) if mapping else None
+        key = (ids[i], given)
         uses[key] = uses.get(key, 0) + 1
         if key not in cache:
             if given is not None:
@@ -190,7 +223,8 @@ def _per_einsum(cascade, arch, mapping, objective, progress, search) -> Result:
             progress(i + 1, len(cascade.einsums))
     if objective == "edp" and searched:
         cache.update(_cascade_edp(searched, cache, uses, arch, search))
-    rows = [cache[(e.signature(), mapping.get(e.name))].renamed(e.name) for e in cascade.einsums]
+    rows = [cache[(ids[i], mapping.get(e.name) if mapping else None)].renamed(e.name)
+            for i, e in enumerate(cascade.einsums)]
     units = {arch.array2d.name: arch.array2d.pes, arch.array1d.name: arch.array1d.lanes}
     meta = {**cascade.meta, "objective": objective, "mappings_scored": scored,
             "distinct_einsums": len(cache)}

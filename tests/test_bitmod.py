@@ -160,3 +160,23 @@ def test_reported_compulsory_bytes_count_weights_at_their_stored_bits(runs, kind
     assert result.cycles >= result.compulsory_dram_bytes / a.dram_bytes_per_cycle
     if name == "bitmod":  # 3-4 bit weights: well under the FP16 count
         assert result.compulsory_dram_bytes < 0.5 * cascade.compulsory_dram_bytes
+
+
+def test_the_bitserial_engine_is_simulated_once_whatever_the_objective():
+    """It chooses its own schedule: no mapper search, one run per distinct Einsum for
+    every objective, and the mapping recorded is the schedule it ran."""
+    import mapper
+    from sim.simulate import best_mapping
+
+    a = arch.load("bitmod")
+    e = next(x for x in small_llama().einsums if x.is_contraction)
+    mapper.CACHE.clear()
+    found = [best_mapping(e, a, objective) for objective in ("latency", "energy", "edp")]
+    assert found[0] == found[1] == found[2] and found[0].own_schedule
+    assert mapper.CACHE.info()["entries"] == 1  # one simulation served all three
+    assert len(found[0].tried) == 1 and found[0].scored == 0
+    m = found[0].result.mapping
+    assert m.dataflow == "os" and m.rows == "N" and m.tile("K") == e.gemm_shape()["K"]
+    out = CliRunner().invoke(main, ["run", str(REPO / "workloads" / "gpt2.yaml"), "--arch",
+                                    "bitmod", "--explain", "l0_QK", "--objective", "energy"])
+    assert out.exit_code == 0 and "simulated once" in out.output, out.output

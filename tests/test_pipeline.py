@@ -36,3 +36,60 @@ def test_bounds(tiles, bw):
     t = run_pipeline(loads, computes, writebacks, visits, bw)
     serial = sum(computes) + t.dram_busy_cycles
     assert max(sum(computes), t.dram_busy_cycles) <= t.cycles <= serial
+
+
+# Nested runs (sim.pipeline.run_tiles): the same schedule as run_pipeline, skipped ahead.
+_tile = st.tuples(st.sampled_from([0, 7, 100, 5000]), st.sampled_from([1, 3, 50, 300]),
+                  st.sampled_from([0, 64, 4000]), st.booleans())
+_runs = st.recursive(st.lists(st.tuples(_tile, st.integers(0, 40)), min_size=1, max_size=3),
+                     lambda inner: st.lists(st.tuples(st.one_of(_tile, inner),
+                                                      st.integers(0, 12)),
+                                            min_size=1, max_size=3), max_leaves=6)
+
+
+def _flat(seq):
+    out = []
+    for item, count in seq:
+        out += ([item] if isinstance(item, tuple) else _flat(item)) * count
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(_runs, st.sampled_from([0.5, 1.0, 8.0, 32.5]))
+def test_nested_runs_equal_stepping_through_every_tile(seq, bw):
+    from sim.pipeline import run_tiles
+    tiles = _flat(seq)
+    if not tiles:
+        return
+    visits, v = [], -1
+    for i, t in enumerate(tiles):
+        v += bool(t[3] or i == 0)
+        visits.append(v)
+    writebacks = [t[2] if i == len(tiles) - 1 or visits[i + 1] != visits[i] else 0
+                  for i, t in enumerate(tiles)]
+    slow = run_pipeline([t[0] for t in tiles], [t[1] for t in tiles], writebacks, visits, bw,
+                        fast=False)
+    assert run_tiles(seq, bw) == slow
+    # a tile of three numbers ends its own visit
+    own = [((t[0], t[1], t[2]), 1) for t in tiles]
+    assert run_tiles(own, bw) == run_pipeline([t[0] for t in tiles], [t[1] for t in tiles],
+                                              [t[2] for t in tiles], list(range(len(tiles))),
+                                              bw, fast=False)
+
+
+@given(st.integers(1, 10**6))
+@settings(max_examples=30, deadline=None)
+def test_nested_runs_work_does_not_grow_with_counts(n):
+    """Repeats are skipped at every level: 10^6 times more tiles take no more steps."""
+    from sim.pipeline import STEPS, run_tiles
+
+    def steps(scale):
+        seq = [([((100, 50, 64), n * scale), ((5000, 300, 0, False), 3)], 7 * scale),
+               ((3, 9, 4000), scale)]
+        STEPS[0] = 0
+        timing = run_tiles(seq, 8.0)
+        return STEPS[0], timing
+
+    (small, t1), (large, t2) = steps(1), steps(10**6)
+    assert large <= small + 40 and large < 400
+    assert t2.cycles > t1.cycles * 10**5  # and it did account for every tile

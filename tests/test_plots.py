@@ -181,3 +181,9 @@ def test_plot_help_states_the_real_defaults():
     text = CliRunner().invoke(main, ["plot", "--help"]).output
     assert "slowest design" in text and "first design" not in text
     assert "fastest with a 2D array" in " ".join(text.split())
+
+
+def test_the_cli_names_every_kind_the_plots_draw():
+    from sim.commands.plot import KINDS
+
+    assert set(KINDS) == set(plots.DRAWERS)

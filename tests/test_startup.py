@@ -6,8 +6,13 @@ amaranth for `sim rtl`, hwcomponents for cost models, simpy for exact PIM runs).
 import subprocess
 import sys
 
+from conftest import REPO
+
 HEAVY = ("matplotlib", "pandas", "pyarrow", "dask", "distributed", "amaranth", "hwcomponents",
          "simpy")
+# Not heavy, but not needed to start: the CLI and its help load none of them, so
+# `sim --help` costs the interpreter, click, rich and yaml (sim/__init__ is lazy).
+SIMULATION = ("numpy", "pydantic", "arch", "mapper", "workloads", "sim.simulate")
 
 
 def imported_modules(statement: str) -> set[str]:
@@ -34,10 +39,15 @@ def heavy(modules: set[str]) -> list[str]:
     return sorted({m.split(".")[0] for m in modules if m.startswith(HEAVY)})
 
 
+def simulation(modules: set[str]) -> list[str]:
+    return sorted(m for m in modules if m in SIMULATION or m.split(".")[0] in SIMULATION)
+
+
 def test_import_sim_cli_is_lean():
     modules = imported_modules("import sim.cli")
-    assert {"sim.cli", "sim.simulate"} <= modules  # the output was parsed
+    assert {"sim.cli", "yamlspec"} <= modules  # the output was parsed
     assert not heavy(modules), f"import sim.cli imports {', '.join(heavy(modules))}"
+    assert not simulation(modules), f"import sim.cli imports {simulation(modules)[:5]}"
 
 
 def test_sim_help_is_lean():
@@ -46,3 +56,22 @@ def test_sim_help_is_lean():
     assert {"sim.commands.run", "sim.commands.plot", "sim.commands.sweep", "rtl.command",
             "experiments.command"} <= modules
     assert not heavy(modules), f"sim --help imports {', '.join(heavy(modules))}"
+    assert not simulation(modules), f"sim --help imports {simulation(modules)[:5]}"
+
+
+def test_lazy_sim_still_simulates():
+    """`import sim` loads nothing heavy, yet sim.simulate finds every core engine."""
+    modules = imported_modules(
+        "import sim\n    assert 'numpy' not in sys.modules\n    import arch, workloads\n"
+        f"    r = sim.simulate(workloads.load('{REPO}/workloads/gpt2.yaml'), arch.load('bitmod'))\n"
+        "    assert r.cycles > 0 and sim.UNIT_ENGINES.get('bitserial_array').own_schedule")
+    assert "sim.bitserial_engine" in modules
+
+
+def test_sim_run_needs_no_dataframes():
+    """`sim run` prints its per-Einsum table without pandas (1.4 s of imports on a busy
+    machine, for a table of a few rows)."""
+    modules = imported_modules(f"from sim.cli import main\n    main(['run', "
+                               f"'{REPO}/workloads/gpt2.yaml'], prog_name='sim')")
+    assert "sim.commands.run" in modules and "sim.simulate" in modules
+    assert not {"pandas", "matplotlib", "dask"} & {m.split(".")[0] for m in modules}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from yamlspec import SpecError
 from yamlspec.limits import MAX_EINSUMS, MAX_POINTS, MAX_RANK, MAX_TENSOR_ELEMENTS
 from workloads.formats import format_bits
@@ -21,6 +23,7 @@ class CascadeBuilder:
         self.formats: dict[str, str] = {}
         self.einsums: list[Einsum] = []
         self._tensors: dict[str, Tensor] = {}
+        self._exprs: dict = {}  # equal expressions shared, so comparing them is by identity
 
     def declare(self, tensor: str, fmt: str):
         """Give `tensor` a number format other than the default."""
@@ -41,6 +44,9 @@ class CascadeBuilder:
         einsum = parse_einsum(text, ranks or self.ranks, self._tensor, reduce=reduce, name=name,
                               file=self.source or None, where=where)
         self._check_size(einsum, where)
+        expr = self._exprs.setdefault(einsum.expr, einsum.expr)
+        if expr is not einsum.expr:
+            einsum = replace(einsum, expr=expr)
         self.einsums.append(einsum)
         return einsum
 

@@ -57,6 +57,18 @@ class Expr:
     index: int = -1
     value: float = 0.0
 
+    def __hash__(self) -> int:
+        # cached: cascades key many dicts by Einsum signatures, which hold whole trees
+        h = self.__dict__.get("_hash")
+        if h is None:
+            h = hash((self.op, self.args, self.index, self.value))
+            object.__setattr__(self, "_hash", h)
+        return h
+
+    def __getstate__(self) -> dict:
+        # string hashes differ between processes: never carry the cached one over
+        return {k: v for k, v in self.__dict__.items() if k != "_hash"}
+
     def count_ops(self) -> dict[str, int]:
         """How many of each operation one evaluation of this expression performs."""
         counts: dict[str, int] = {}
@@ -144,6 +156,10 @@ class Einsum:
         M ranks belong to the first input and the output, N ranks to the second input
         and the output, K ranks to both inputs (reduced), B ranks to all three.
         """
+        return dict(self._gemm_groups)
+
+    @cached_property
+    def _gemm_groups(self) -> dict[str, tuple[str, ...]]:
         a, b, o = (set(r.ranks) for r in (self.inputs[0], self.inputs[1], self.output))
         groups = {"B": [], "M": [], "N": [], "K": []}
         for rank in self.rank_sizes:
@@ -166,6 +182,10 @@ class Einsum:
 
     def signature(self) -> tuple:
         """What determines this Einsum's cost: equal signatures simulate identically."""
+        return self._signature
+
+    @cached_property
+    def _signature(self) -> tuple:
         refs = tuple((r.ranks, r.tensor.shape, r.tensor.bits) for r in (self.output, *self.inputs))
         return (refs, self.expr, self.reduce)
 
@@ -181,6 +201,13 @@ class Cascade:
 
     def __post_init__(self):
         self._validate()
+
+    @cached_property
+    def signature_ids(self) -> tuple[int, ...]:
+        """Each Einsum's number among the distinct signatures (0, 1, ... in order of first
+        appearance): equal numbers simulate identically."""
+        ids: dict[tuple, int] = {}
+        return tuple(ids.setdefault(e.signature(), len(ids)) for e in self.einsums)
 
     def _fail(self, einsum: Einsum | None, message: str):
         raise SpecError(message, self.source or None, einsum.where if einsum else None)

@@ -14,4 +14,3 @@ MAX_LAYERS = 10_000          # transformer layers: the largest published models 
 MAX_TOKENS = 100_000         # decode steps: each adds one forward pass of Einsums
 MAX_BATCH = 2**20            # sequences per batch: a million
 MAX_EINSUMS = 1_000_000      # Einsums per cascade: building and simulating is per Einsum
-MAX_TILE_STEPS = 10**7       # buffer tiles of one Einsum: the engines time each (~10 us)

@@ -32,17 +32,23 @@ class Registry(Generic[T]):
     """Name -> implementation for one extension point (`kind` names it in errors); the
     modules in entry-point group ``accelsim.<group>`` are imported on first lookup."""
 
-    def __init__(self, kind: str, group: str):
+    def __init__(self, kind: str, group: str, core: tuple[str, ...] = ()):
         self.kind = kind
         self.group = f"accelsim.{group}"
+        self.core = core  # the package's own modules with entries, imported on first lookup
         self._items: dict[str, T] = {}
         self._loaded = False
+        self._core_loaded = False
 
     def load_plugins(self, name: str | None = None) -> None:
         """Import the modules that register entries here: first the entry point called
         `name` (commands and experiments are named as they register), then, if that
         did not register it, all of them (once)."""
-        if self._loaded:
+        if not self._core_loaded:
+            for module in self.core:  # a failing import raises at every lookup, not once
+                import_module(module)
+            self._core_loaded = True
+        if self._loaded or (name is not None and name in self._items):
             return
         eps = metadata.entry_points(group=self.group)
         if name is not None:

@@ -4,18 +4,22 @@ weight of one weight matrix."""
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import click
-import numpy as np
 from rich.console import Console
 
 from yamlspec import COMMANDS
+
+if TYPE_CHECKING:  # imported where used: `sim --help` needs no numpy
+    import numpy as np
 
 console = Console()
 
 
 def load_matrix(path: str) -> np.ndarray:
     """A 2-D real matrix from a .npy file, or a BadParameter naming the file."""
+    import numpy as np
     try:
         w = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
@@ -48,6 +52,7 @@ def load_matrix(path: str) -> np.ndarray:
 def command(file, format_name, group_size, as_json):
     """Quantize the 2-D weight matrix in FILE.npy; print MSE, SQNR and bits per weight.
     `--format list` names the formats and needs no FILE."""
+    import numpy as np
     import arch.numformats as nf
 
     if format_name == "list":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from rich.table import Table
 from yamlspec import COMMANDS, SpecError, check_writable
 
 console = Console()
+LAYER_PREFIX = re.compile(r"^(t\d+_)?(l\d+_)?")  # t3_l11_qk -> qk
 
 
 @COMMANDS.register("run")
@@ -91,7 +93,10 @@ def _explain(cascade, architecture, fixed, objective, name, result):
     shown = sorted(found.tried, key=lambda br: key(br[1]))[:TOP]  # the best first
     for bound, r in shown:
         table.add_row(str(found.tried.index((bound, r)) + 1), r.mapping.describe(),
-                      *(f"{b:.6g}" for b in bound), f"{r.cycles:,}", f"{r.energy_j:.6g}",
+                      # an engine with its own schedule had no search, so no bound
+                      *(["-"] * len(fields) if found.own_schedule
+                        else (f"{b:.6g}" for b in bound)),
+                      f"{r.cycles:,}", f"{r.energy_j:.6g}",
                       "chosen" if r is found.result else "")
     Console(width=max(console.width, 150)).print(table)
     if len(found.tried) > TOP:
@@ -100,6 +105,9 @@ def _explain(cascade, architecture, fixed, objective, name, result):
     if found.stop is not None:
         console.print(f"stopped: the next candidate's bound {_fmt(found.stop)} is at least the "
                       f"best exact {_fmt(best)}, and every later bound is at least that")
+    elif found.own_schedule:
+        console.print("simulated once: this unit's engine chooses its own schedule, "
+                      "whatever the objective; the mapping shown is the schedule it ran")
     elif not found.bounded:
         console.print("simulated the best few by bound: this unit's engine does not take the "
                       "mapper's bounds")
@@ -147,23 +155,22 @@ def _summary(result, wall: float, arch_label: str | None = None):
     for unit, u in d["utilization"].items():
         totals.add_row(f"utilization {unit}", f"{u:.1%}")
     console.print(totals)
-    df = result.to_dataframe()
-    df["op"] = df["einsum"].str.replace(r"^(t\d+_)?(l\d+_)?", "", regex=True)
-    by = df.groupby(["op", "unit"], sort=False).agg(
-        n=("cycles", "size"), cycles=("cycles", "sum"), stall=("stall_cycles", "sum"),
-        macs=("macs", "sum"), energy=("energy_j", "sum"))
+    by: dict[tuple[str, str], list] = {}  # (op, unit) -> [n, cycles, stall, macs, J]; no pandas
+    for e in result.einsums:
+        row = by.setdefault((LAYER_PREFIX.sub("", e.name), e.unit), [0, 0, 0, 0, 0.0])
+        for i, v in enumerate((1, e.cycles, e.stall_cycles, e.macs, e.energy_j)):
+            row[i] += v
     table = Table(title="by Einsum, summed over layers (mappings: --save-mapping or --json)",
                   title_justify="left")
-    mac_scale, mac_unit = prefix_for(by["macs"].max(), "MAC")
-    j_scale, j_unit = prefix_for(by["energy"].max(), "J")
+    mac_scale, mac_unit = prefix_for(max((r[3] for r in by.values()), default=0), "MAC")
+    j_scale, j_unit = prefix_for(max((r[4] for r in by.values()), default=0.0), "J")
     for col in ("Einsum", "unit", "n", "cycles", "share", "stall", f"{mac_unit}s", j_unit):
         table.add_column(col, justify="left" if col in ("Einsum", "unit") else "right",
                          no_wrap=True)
     total_cycles = max(1, d["cycles"])
-    for row in by.reset_index().itertuples():
-        table.add_row(row.op, row.unit, str(row.n), f"{row.cycles:,}",
-                      f"{row.cycles / total_cycles:.1%}", f"{row.stall:,}",
-                      sig(row.macs / mac_scale), sig(row.energy / j_scale))
+    for (op, unit), (n, cycles, stall, macs, joules) in by.items():
+        table.add_row(op, unit, str(n), f"{cycles:,}", f"{cycles / total_cycles:.1%}",
+                      f"{stall:,}", sig(macs / mac_scale), sig(joules / j_scale))
     console.print(table)
     energy = Table(title="energy by component", title_justify="left")
     energy.add_column("component")

@@ -1,0 +1,47 @@
+"""Searches are shared by architectures equal in what an engine reads (issue 18): a
+sweep over the 2D array reuses the vector unit's searches and the other way round.
+Sharing must change nothing: a warm cache from another architecture gives the same
+result, leak breakdown included, as a cold one."""
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import arch
+import mapper
+from sim import simulate
+from workloads import CascadeBuilder
+
+
+def _cascade(m, k, n):
+    b = CascadeBuilder("w", {"m": m, "k": k, "n": n})
+    b.add("C[m,n] = A[m,k] * W[k,n]")
+    b.add("S[m,n] = exp(C[m,n])")
+    b.add("T[m] = S[m,n]")
+    return b.build()
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(1, 300), st.integers(1, 300), st.integers(1, 300),
+       st.sampled_from([("PE2D.rows", (8, 64)), ("PE2D.cols", (16, 32)), ("VEC.lanes", (8, 64)),
+                        ("GLB.capacity_kib", (128, 512)), ("DRAM.bandwidth_gb_s", (64, 256))]),
+       st.sampled_from(["latency", "energy", "edp"]))
+def test_a_warm_cache_from_another_architecture_changes_nothing(m, k, n, change, objective):
+    field, values = change
+    cascade = _cascade(m, k, n)
+    a, b = (arch.load().with_changes(**{field: v}) for v in values)
+    mapper.CACHE.clear()
+    cold = simulate(cascade, b, objective=objective)
+    mapper.CACHE.clear()
+    simulate(cascade, a, objective=objective)
+    warm = simulate(cascade, b, objective=objective)
+    assert warm.einsums == cold.einsums
+    if field.startswith("PE2D"):  # the vector unit's searches were shared
+        assert mapper.CACHE.hits >= 2
+
+
+def test_a_sweep_over_the_array_shares_the_vector_searches():
+    cascade = _cascade(64, 96, 128)
+    mapper.CACHE.clear()
+    for rows in (8, 16, 32, 64):
+        simulate(cascade, arch.load().with_changes(**{"PE2D.rows": rows}))
+    assert mapper.CACHE.info()["entries"] == 4 + 2  # a GEMM search per array, vector ones once

@@ -40,7 +40,7 @@ from arch import Architecture
 from mapper import GemmMapping, GemmProblem
 from sim.bitserial import PEConfig, array_cycles
 from sim.energy import Actions
-from sim.pipeline import run_tiles
+from sim.pipeline import run_tiles, walk_runs
 from sim.registry import unit_engine
 from sim.result import EinsumResult
 from workloads import Einsum
@@ -185,15 +185,6 @@ def _plan(order: str, single: bool, B: int, M: int, N: int, K: int, R: int, C: i
     return [([(rows, B)], 1)], schedule
 
 
-def walk(seq, times: int = 1):
-    """(tile, how many times it runs) of a nested run list."""
-    for item, count in seq:
-        if isinstance(item, tuple):
-            yield item, times * count
-        else:
-            yield from walk(item, times * count)
-
-
 # How the controller ranks candidate tile orders (field schedule_objective of the array).
 SCHEDULE_KEYS = {
     "latency": lambda r: (r.cycles, r.energy_j),
@@ -234,7 +225,7 @@ def _result(einsum, arch, m, ops, segments, tile_timing) -> EinsumResult:
         timed = _timed(seg, ops, tile_timing)
         cycles += count * run_tiles(timed, arch.dram_bytes_per_cycle).cycles
     macs = busy = glb_read = compute_cycles = dram_read = dram_write = 0
-    for (m_len, n_len, load), n in walk([(seg, count) for seg, count in segments]):
+    for (m_len, n_len, load), n in walk_runs([(seg, count) for seg, count in segments]):
         t = tile_timing(m_len, n_len)
         macs += n * t.macs
         busy += n * t.pe_busy

@@ -21,7 +21,7 @@ from mapper.gemm import OPERANDS
 from mapper.mapping import FEED_OPERANDS
 from sim.array2d import Folds, array_cycles
 from sim.energy import Actions
-from sim.pipeline import run_tiles
+from sim.pipeline import run_tiles, walk_runs
 from sim.registry import unit_engine
 from sim.result import EinsumResult
 from workloads import Einsum
@@ -82,7 +82,7 @@ def run_gemm(einsum: Einsum, arch: Architecture, m: GemmMapping) -> EinsumResult
 
     tiles = loop_nest(m.loop_order, size, tile, counts)
     timed, seen = {}, {}
-    for key in set(t for t, _ in walk_nest(tiles)):
+    for key in set(t for t, _ in walk_runs(tiles)):
         ext, k_index, changed, new_visit = key
         e = dict(zip(("B", "M", "N", "K"), ext))
         load = sum(op_bytes(op, e) for op in ("A", "W") if op in changed)
@@ -91,7 +91,7 @@ def run_gemm(einsum: Einsum, arch: Architecture, m: GemmMapping) -> EinsumResult
         timed[key] = (load, tile_cost(ext, k_index)[0], op_bytes("O", e), new_visit)
     glb_read = glb_write = ideal_total = 0.0
     macs = dram_read = 0  # MACs counted from the folds run, so tests can check conservation
-    for key, n in walk_nest(tiles):
+    for key, n in walk_runs(tiles):
         _, ideal, tile_macs, rd, wr = tile_cost(key[0], key[1])
         dram_read += n * timed[key][0]
         glb_read += n * rd
@@ -151,15 +151,6 @@ def loop_nest(order: tuple[str, ...], size: dict, tile: dict, counts: dict):
         return out
 
     return [(build(0, -1, {}, True), 1)]
-
-
-def walk_nest(seq, times: int = 1):
-    """(tile key, how many times it runs) of a nested run list."""
-    for item, count in seq:
-        if isinstance(item, tuple):
-            yield item, times * count
-        else:
-            yield from walk_nest(item, times * count)
 
 
 def _map_nest(seq, table: dict):

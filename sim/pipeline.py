@@ -190,6 +190,15 @@ class _State:
                 done += 1
 
 
+def walk_runs(seq, times: int = 1):
+    """(tile, how many times it runs) of a nested run list (the form run_tiles takes)."""
+    for item, count in seq:
+        if isinstance(item, tuple):
+            yield item, times * count
+        else:
+            yield from walk_runs(item, times * count)
+
+
 def run_tiles(seq, dram_bytes_per_cycle: float) -> PipelineTiming:
     """run_pipeline of the tiles `seq` lists. `seq`: [(item, count), ...] where item is a
     tile or another such sequence, run `count` times in a row. A tile is (load bytes,

@@ -684,7 +684,8 @@ def run_engine(dut, A: np.ndarray, W: np.ndarray, limit: int = 10**7) -> EngineR
         while not ctx.get(dut.done):
             busy += ctx.get(dut.busy)
             if busy > limit:
-                raise CosimMismatch(f"engine still busy after {limit} cycles")
+                raise CosimMismatch(f"engine still busy after {limit} cycles "
+                                    f"({plan.mapping.describe()})")
             await ctx.tick()
         ctx.set(dut.addr, bus(REGION_CTRL, 0, REG_CYCLES))
         ctx.set(dut.re, 1)
@@ -711,16 +712,32 @@ def golden_gemm(fmt: MacFormat, A: np.ndarray, W: np.ndarray) -> np.ndarray:
 def check_engine(dut, einsum, arch, mapping, A, W) -> tuple[EngineRun, int]:
     """Outputs equal the exact golden GEMM; the engine's cycles (its register and the
     testbench's count) equal engine_model_cycles. Returns (run, sim's compute_cycles)."""
-    run = run_engine(dut, A, W)
+    model, ideal = engine_model_cycles(dut.plan, einsum, arch, mapping)
+    run = run_engine(dut, A, W, limit=2 * model + 100)
     want = golden_gemm(dut.fmt, A, W)
     if not (run.outputs == want).all():
-        bad = tuple(np.argwhere(run.outputs != want)[0])
+        bad = tuple(int(i) for i in np.argwhere(run.outputs != want)[0])
         raise CosimMismatch(f"engine output {bad}: RTL {run.outputs[bad]}, golden {want[bad]} "
                             f"({mapping.describe()})")
-    model, ideal = engine_model_cycles(dut.plan, einsum, arch, mapping)
     if not run.cycles == run.bench_cycles == model:
         raise CosimMismatch(f"engine {dut.rows}x{dut.cols} {mapping.describe()}, GEMM "
                             f"{dict(einsum.gemm_shape())}: RTL {run.cycles} cycles (testbench "
                             f"{run.bench_cycles}), sim {model} ({ideal} compute + "
                             f"{model - ideal} buffer stalls)")
     return run, ideal
+
+
+def cosim_engine(dut, einsum, arch, mapping, sim_cycles: int, cases: int = 1, seed: int = 0) -> list[str]:
+    """`sim rtl engine --cosim`: random operands through the engine, one line per case."""
+    rng = np.random.default_rng(seed)
+    size = einsum.gemm_shape()
+    lines = []
+    for _ in range(cases):
+        A = random_operands(dut.fmt, rng, (size["B"], size["M"], size["K"]))
+        W = random_operands(dut.fmt, rng, (size["B"], size["K"], size["N"]))
+        run, ideal = check_engine(dut, einsum, arch, mapping, A, W)
+        lines.append(f"{run.outputs.size:,} outputs bit-exact; {run.cycles:,} cycles = sim's "
+                     f"{ideal:,} compute + {run.cycles - ideal:,} buffer-port stall cycles "
+                     f"(sim run with DRAM: {sim_cycles:,}); host loads took {run.load_cycles:,} "
+                     f"bus cycles")
+    return lines

@@ -149,14 +149,17 @@ class TimingHarness(wiring.Component):
         return m
 
 
-def place_and_route(block: wiring.Component, out_dir: Path, family: str) -> tuple[float | None, str]:
+def place_and_route(block: wiring.Component, out_dir: Path, family: str,
+                    progress=lambda text: None) -> tuple[float | None, str]:
     """Achieved clock (MHz) of `block` in the timing harness, or (None, reason)."""
     try:
         pnr = find_tool(FAMILIES[family]["pnr"])
         yosys = find_tool("yosys")
     except ToolMissing as exc:
         return None, str(exc)
+    progress("writing the timing harness")
     path = write_verilog(TimingHarness(block), out_dir, "harness")
+    progress(f"yosys: timing harness for {family}")
     script = f"read_verilog {path.name}; {FAMILIES[family]['synth']} -top harness -json harness_{family}.json"
     proc = _run(yosys + ["-p", script], out_dir, f"yosys_harness_{family}.log")
     if proc.returncode:
@@ -164,6 +167,7 @@ def place_and_route(block: wiring.Component, out_dir: Path, family: str) -> tupl
                       f"see {out_dir}/yosys_harness_{family}.log")
     cmd = pnr + ["--json", f"harness_{family}.json", "--freq", str(TARGET_MHZ), "--timing-allow-fail",
                  *FAMILIES[family]["device"]]
+    progress(f"{FAMILIES[family]['pnr']}: place and route")
     proc = _run(cmd, out_dir, f"nextpnr_{family}.log")
     text = proc.stdout + proc.stderr
     if proc.returncode != 0:
@@ -176,14 +180,18 @@ def place_and_route(block: wiring.Component, out_dir: Path, family: str) -> tupl
 
 
 def synthesize_block(block: wiring.Component, out_dir: Path, family: str = "ecp5",
-                     pnr: bool = True) -> list[Resources]:
-    """Verilog + synthesis for `family` and the generic target (+ the clock)."""
+                     pnr: bool = True, progress=lambda text: None) -> list[Resources]:
+    """Verilog + synthesis for `family` and the generic target (+ the clock);
+    `progress(text)` is told each step as it starts."""
     out_dir = Path(out_dir)
+    progress("writing Verilog")
     path = write_verilog(block, out_dir)
+    progress(f"yosys: synthesis for {family}")
     fpga = synthesize(path, family)
+    progress("yosys: generic gates")
     generic = synthesize(path, "generic")
     if pnr:
-        fpga.fmax_mhz, fpga.pnr_note = place_and_route(block, out_dir, family)
+        fpga.fmax_mhz, fpga.pnr_note = place_and_route(block, out_dir, family, progress)
     else:
         fpga.pnr_note = "place-and-route not run (--no-pnr)"
     return [fpga, generic]

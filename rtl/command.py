@@ -110,7 +110,7 @@ def command(block, arch_name, sets, out_dir, dataflow, fmt, family, no_synth, no
                       f"and sim's cycle model ({time.perf_counter() - start:.1f} s)")
         dut = spec.build(architecture, options)  # fresh for Verilog
 
-    from rtl.synth import ToolMissing, synthesize_block, write_area_table, write_verilog
+    from rtl.synth import ToolMissing, estimate, synthesize_block, write_area_table, write_verilog
 
     if no_synth:
         start = time.perf_counter()
@@ -118,6 +118,14 @@ def command(block, arch_name, sets, out_dir, dataflow, fmt, family, no_synth, no
             path = write_verilog(dut, out)
         console.print(f"Verilog: {path} ({time.perf_counter() - start:.1f} s)")
         return
+    fit = estimate(dut, family)
+    if fit is not None:
+        console.print(f"  estimate: {fit.describe()}", highlight=False)
+        if not fit.fits:
+            dut._MustUse__silence = True  # built to be measured, never elaborated
+            console.print(f"[bold]does not fit[/] {fit.device}: synthesis not attempted "
+                          f"(shrink it with --set, or --no-synth for Verilog only)")
+            return
     start = time.perf_counter()
     try:
         with console.status(f"{block}: writing Verilog") as status:

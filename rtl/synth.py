@@ -96,13 +96,25 @@ def _count(cells: dict[str, int], prefixes: tuple[str, ...]) -> int:
     return sum(n for cell, n in cells.items() if cell.startswith(prefixes))
 
 
+# A memory array in Amaranth's Verilog: `reg [7:0] name [1023:0];`
+MEMORY_DECL = re.compile(r"^\s*reg\s+(\[[^]]+\]\s+)?\S+\s+\[\d+:\d+\];", re.M)
+
+
 def synthesize(verilog_path: Path, target: str, top: str = "top") -> Resources:
-    """yosys synthesis of one Verilog file for `target` (ice40, ecp5 or generic)."""
+    """yosys synthesis of one Verilog file for `target` (ice40, ecp5 or generic).
+
+    Generic gates: `synth -flatten`, except that a design with memories keeps them as
+    memory cells (counted as BRAM) instead of mapping them to flip-flops (`synth`'s
+    memory_map would turn the engine's SRAM banks into ~200k flip-flops)."""
     out_dir = verilog_path.parent
     synth = "synth -flatten" if target == "generic" else FAMILIES[target]["synth"]
     json_out = f" -json {top}_{target}.json" if target != "generic" else ""
     stat = f"stat_{target}.json"
-    script = f"read_verilog {verilog_path.name}; {synth} -top {top}{json_out}; tee -q -o {stat} stat -json"
+    body = f"{synth} -top {top}{json_out}"
+    if target == "generic" and MEMORY_DECL.search(verilog_path.read_text()):
+        body = (f"synth -flatten -top {top} -run :fine; opt -fast -full; techmap; opt -fast; "
+                f"abc; opt -fast")
+    script = f"read_verilog {verilog_path.name}; {body}; tee -q -o {stat} stat -json"
     proc = _run(find_tool("yosys") + ["-p", script], out_dir, f"yosys_{target}.log")
     if proc.returncode != 0:
         raise RuntimeError(f"yosys failed for {target}; see {out_dir / f'yosys_{target}.log'}")
@@ -218,3 +230,69 @@ def write_area_table(path: Path, block: str, arch_name: str, config: str,
 def read_area_table(path: Path) -> list[dict]:
     with Path(path).open(newline="") as fh:
         return list(csv.DictReader(fh))
+
+
+# ---------------------------------------------------------------- fit before synthesis
+
+# Device capacity: (LUT4, DSP multipliers, block RAMs, block RAM (depth, width) shapes).
+DEVICES = {
+    "ecp5": ("ECP5 LFE5U-85F", 83_640, 156, 208,
+             ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36))),
+    "ice40": ("iCE40 UP5K", 5_280, 8, 30, ((2048, 2), (1024, 4), (512, 8), (256, 16))),
+}
+# Per replicated unit (LUT4, FF, multipliers), from the measured ECP5 rows of docs/rtl.md:
+# array2d 4x4 os int8 (1435 LUT, 1337 FF, 16 DSP) and ws fp16 (10161, 2454, 16), the
+# 4-lane vector1d (7702, 1036, 16), the 4x4 bit-serial array (36970, 9677, 64).
+PER_UNIT = {"pe_int": (90, 84, 1), "pe_fp16": (635, 153, 1), "lane": (1925, 259, 4),
+            "bitserial_pe": (2311, 605, 4)}
+
+
+@dataclass
+class Estimate:
+    device: str
+    luts: int
+    ffs: int
+    dsps: int
+    brams: int
+    limits: tuple[int, int, int]   # the device's LUT4, DSP, BRAM
+
+    @property
+    def fits(self) -> bool:
+        return (self.luts <= self.limits[0] and self.dsps <= self.limits[1]
+                and self.brams <= self.limits[2])
+
+    def describe(self) -> str:
+        return (f"{self.luts:,} LUT4 of {self.limits[0]:,}, {self.dsps:,} multipliers of "
+                f"{self.limits[1]:,}, {self.brams:,} block RAMs of {self.limits[2]:,} "
+                f"({self.ffs:,} FF) on {self.device}")
+
+
+def bram_blocks(depth: int, width: int, shapes) -> int:
+    """Block RAMs for a depth x width memory: the best single aspect ratio, tiled."""
+    return min(-(-depth // d) * -(-width // w) for d, w in shapes)
+
+
+def estimate(block: wiring.Component, family: str) -> Estimate | None:
+    """A resource estimate made before synthesis (None for blocks small enough to try):
+    replicated units times their measured cost, plus the engine's SRAM banks."""
+    from rtl.array2d import SystolicArray
+    from rtl.bitserial import BitSerialPEArray
+    from rtl.engine import TileEngine
+    from rtl.vector1d import SoftmaxLanes
+
+    device, max_luts, max_dsps, max_brams, shapes = DEVICES[family]
+    brams = 0
+    if isinstance(block, (SystolicArray, TileEngine)):
+        units, kind = block.rows * block.cols, "pe_fp16" if block.fmt.is_float else "pe_int"
+        if isinstance(block, TileEngine):
+            brams = sum(n * bram_blocks(depth, width, shapes)
+                        for n, depth, width in block.plan.resources().values())
+    elif isinstance(block, SoftmaxLanes):
+        units, kind = block.lanes, "lane"
+    elif isinstance(block, BitSerialPEArray):
+        units, kind = block.rows * block.cols, "bitserial_pe"
+    else:
+        return None
+    lut, ff, dsp = PER_UNIT[kind]
+    return Estimate(device, units * lut, units * ff, units * dsp, brams,
+                    (max_luts, max_dsps, max_brams))

@@ -103,3 +103,58 @@ def test_engine_that_does_not_fit_the_buffer_is_refused():
     mapping = GemmMapping("os", "M", (("B", 1), ("M", 8), ("N", 8), ("K", 8)), tuple("BMNK"))
     with pytest.raises(ValueError, match="whole GEMM"):
         build_engine(architecture, gemm_einsum(1, 64, 64, 64, "int8"), mapping)
+
+
+# ---------------------------------------------------------------- `sim rtl engine`
+
+WORKLOAD = """workload:
+  name: gemm-small
+  format: int8
+  ranks: {m: 6, k: 5, n: 7}
+  inputs:
+    A: {ranks: [m, k]}
+    B: {ranks: [k, n]}
+  einsums:
+    - C[m,n] = A[m,k] * B[k,n]
+"""
+MAPPING = """mappings:
+  C: {role: array2d, dataflow: ws, rows: K, tiles: {B: 1, M: 4, N: 4, K: 3}, loop_order: BNKM}
+"""
+
+
+def cli(*args):
+    from click.testing import CliRunner
+
+    from sim.cli import main
+
+    return CliRunner().invoke(main, ["rtl", *args])
+
+
+def test_cli_engine_cosim(tmp_path):
+    (tmp_path / "w.yaml").write_text(WORKLOAD)
+    (tmp_path / "m.yaml").write_text(MAPPING)
+    result = cli("engine", "--set", "PE2D.rows=2", "--set", "PE2D.cols=3", "--workload",
+                 str(tmp_path / "w.yaml"), "--mapping", str(tmp_path / "m.yaml"), "--cosim",
+                 "--cases", "1", "--no-synth", "--out", str(tmp_path / "out"))
+    assert result.exit_code == 0, result.output
+    assert "ws(rows=K) tiles[B1 M4 N4 K3] order BNKM" in result.output
+    assert "42 outputs bit-exact" in result.output
+    assert "module top" in (tmp_path / "out" / "top.v").read_text()
+
+
+def test_cli_engine_needs_a_workload(tmp_path):
+    result = cli("engine", "--no-synth", "--out", str(tmp_path))
+    assert result.exit_code == 2
+    assert "--workload" in result.output
+
+
+def test_cli_reports_a_design_too_big_for_the_fpga_before_synthesis(tmp_path, monkeypatch):
+    from rtl import synth
+
+    def no_synthesis(*args, **kwargs):
+        raise AssertionError("synthesis must not start")
+
+    monkeypatch.setattr(synth, "synthesize_block", no_synthesis)
+    result = cli("array2d", "--format", "int8", "--out", str(tmp_path))  # 128 x 128 PEs
+    assert result.exit_code == 0, result.output
+    assert "does not fit" in result.output and "16,384 multipliers of 156" in result.output

@@ -144,6 +144,10 @@ def command(block, arch_name, sets, out_dir, dataflow, fmt, family, no_synth, no
         table.add_row(r.target, "-" if generic else str(r.luts), "-" if generic else str(r.carries),
                       str(r.ffs), str(r.dsps), str(r.brams), str(r.gates) if generic else "-", fmax)
     console.print(table)
+    for r in results:
+        for note in (r.synth_note, r.pnr_note if r.fmax_mhz else ""):
+            if note:
+                console.print(f"  {r.target}: {note}", highlight=False)
     area_table = out / "area_fpga.csv"
     write_area_table(area_table, block, architecture.name, config, results)
     console.print(f"Verilog {out}/top.v; logs in {out}/; area table {area_table}", highlight=False)

@@ -67,6 +67,7 @@ class Resources:
     carries: int = 0         # ice40 SB_CARRY / ecp5 CCU2C cells
     fmax_mhz: float | None = None
     pnr_note: str = ""       # why there is no clock (did not fit, not run, ...)
+    synth_note: str = ""     # the flow, when not the family's default
 
 
 def find_tool(name: str) -> list[str]:
@@ -92,6 +93,46 @@ def _run(cmd: list[str], cwd: Path, log: str) -> subprocess.CompletedProcess:
     return proc
 
 
+def _yosys(script: str, cwd: Path, log: str) -> str | None:
+    """Run a yosys script; None on success, else its ERROR line. yosys writes the log
+    itself (-l): YoWASP's yosys loses its stdout after the in-process ABC call, so an
+    error after ABC (e.g. in ABC9's reintegration) never reaches a captured stdout."""
+    proc = subprocess.run(find_tool("yosys") + ["-l", log, "-p", script], cwd=cwd,
+                          capture_output=True, text=True)
+    if proc.returncode == 0:
+        return None
+    text = (cwd / log).read_text() if (cwd / log).exists() else proc.stdout + proc.stderr
+    return next((ln.strip() for ln in reversed(text.splitlines()) if "ERROR" in ln),
+                f"exit code {proc.returncode}")
+
+
+# yosys 0.70's ECP5 flow always maps LUTs with ABC9, whose reintegration step fails an
+# internal assertion on some large netlists (the 1D unit and the 4x4 bit-serial array:
+# "Assert `GetSize(conn.first) == GetSize(conn.second)' failed in kernel/rtlil.cc").
+# The fallback runs the same flow with ABC's classic LUT mapper in that one step.
+FALLBACK = {
+    "ecp5": ("synth_ecp5 -top {top} -run :map_luts; techmap -map +/lattice/latches_map.v; "
+             "abc -lut 4:7 -dress; clean; synth_ecp5 -top {top} -run map_cells:{json}"),
+    "ice40": "synth_ice40 -dsp -noabc -top {top}{json}",
+}
+
+
+def _synth_fpga(verilog: str, family: str, top: str, json_out: str, log: str, cwd: Path,
+                tail: str = "") -> tuple[str | None, str]:
+    """FPGA synthesis with the family's flow, or the FALLBACK flow if that fails.
+    Returns (error or None, note saying which flow ran when it was the fallback)."""
+    json_opt = f" -json {json_out}" if json_out else ""
+    main = f"read_verilog {verilog}; {FAMILIES[family]['synth']} -top {top}{json_opt}{tail}"
+    error = _yosys(main, cwd, log)
+    if error is None:
+        return None, ""
+    second = f"read_verilog {verilog}; " + FALLBACK[family].format(top=top, json=json_opt) + tail
+    error2 = _yosys(second, cwd, log.replace(".log", "_fallback.log"))
+    if error2 is not None:
+        return f"{error}; fallback flow: {error2}", ""
+    return None, f"default flow failed ({error}); LUTs mapped with abc -lut instead of ABC9"
+
+
 def _count(cells: dict[str, int], prefixes: tuple[str, ...]) -> int:
     return sum(n for cell, n in cells.items() if cell.startswith(prefixes))
 
@@ -107,20 +148,24 @@ def synthesize(verilog_path: Path, target: str, top: str = "top") -> Resources:
     memory cells (counted as BRAM) instead of mapping them to flip-flops (`synth`'s
     memory_map would turn the engine's SRAM banks into ~200k flip-flops)."""
     out_dir = verilog_path.parent
-    synth = "synth -flatten" if target == "generic" else FAMILIES[target]["synth"]
-    json_out = f" -json {top}_{target}.json" if target != "generic" else ""
     stat = f"stat_{target}.json"
-    body = f"{synth} -top {top}{json_out}"
-    if target == "generic" and MEMORY_DECL.search(verilog_path.read_text()):
-        body = (f"synth -flatten -top {top} -run :fine; opt -fast -full; techmap; opt -fast; "
-                f"abc; opt -fast")
-    script = f"read_verilog {verilog_path.name}; {body}; tee -q -o {stat} stat -json"
-    proc = _run(find_tool("yosys") + ["-p", script], out_dir, f"yosys_{target}.log")
-    if proc.returncode != 0:
-        raise RuntimeError(f"yosys failed for {target}; see {out_dir / f'yosys_{target}.log'}")
+    log = f"yosys_{target}.log"
+    note = ""
+    if target == "generic":
+        body = f"synth -flatten -top {top}"
+        if MEMORY_DECL.search(verilog_path.read_text()):
+            body = (f"synth -flatten -top {top} -run :fine; opt -fast -full; techmap; "
+                    f"opt -fast; abc; opt -fast")
+        error = _yosys(f"read_verilog {verilog_path.name}; {body}; tee -q -o {stat} stat -json",
+                       out_dir, log)
+    else:
+        error, note = _synth_fpga(verilog_path.name, target, top, f"{top}_{target}.json", log,
+                                  out_dir, tail=f"; tee -q -o {stat} stat -json")
+    if error is not None:
+        raise RuntimeError(f"yosys failed for {target}: {error}; see {out_dir / log}")
     cells = json.loads((out_dir / stat).read_text())["design"]["num_cells_by_type"]
     classes = CELL_CLASSES[target]
-    res = Resources(target)
+    res = Resources(target, synth_note=note)
     res.ffs = _count(cells, classes["ff"])
     res.dsps = _count(cells, classes["dsp"])
     res.brams = _count(cells, classes["bram"])
@@ -166,16 +211,16 @@ def place_and_route(block: wiring.Component, out_dir: Path, family: str,
     """Achieved clock (MHz) of `block` in the timing harness, or (None, reason)."""
     try:
         pnr = find_tool(FAMILIES[family]["pnr"])
-        yosys = find_tool("yosys")
+        find_tool("yosys")
     except ToolMissing as exc:
         return None, str(exc)
     progress("writing the timing harness")
     path = write_verilog(TimingHarness(block), out_dir, "harness")
     progress(f"yosys: timing harness for {family}")
-    script = f"read_verilog {path.name}; {FAMILIES[family]['synth']} -top harness -json harness_{family}.json"
-    proc = _run(yosys + ["-p", script], out_dir, f"yosys_harness_{family}.log")
-    if proc.returncode:
-        return None, (f"not placed: yosys exited {proc.returncode} on the timing harness; "
+    error, note = _synth_fpga(path.name, family, "harness", f"harness_{family}.json",
+                              f"yosys_harness_{family}.log", out_dir)
+    if error is not None:
+        return None, (f"not placed: yosys failed on the timing harness ({error}); "
                       f"see {out_dir}/yosys_harness_{family}.log")
     cmd = pnr + ["--json", f"harness_{family}.json", "--freq", str(TARGET_MHZ), "--timing-allow-fail",
                  *FAMILIES[family]["device"]]
@@ -188,7 +233,7 @@ def place_and_route(block: wiring.Component, out_dir: Path, family: str,
     clocks = re.findall(r"Max frequency for clock\s+'[^']*':\s*([\d.]+) MHz", text)
     if not clocks:
         return None, f"no clock report; see {out_dir}/nextpnr_{family}.log"
-    return float(clocks[-1]), ""
+    return float(clocks[-1]), (f"harness: {note}" if note else "")
 
 
 def synthesize_block(block: wiring.Component, out_dir: Path, family: str = "ecp5",

@@ -293,19 +293,27 @@ class SoftmaxLanes(wiring.Component):
         e_f = Signal(FRAC, name=f"exp_f_l{lane}")
         e_p = Signal(signed(WIDTH), name=f"exp_p_l{lane}")
         cyc, used = ctl["cyc"], ctl["ops_used"]
-        results = {"add": a + b, "subtract": a - b, "multiply": (a * b) >> FRAC,
+        # One multiplier per lane: exp's range reduction (cycle 0: x * log2(e)) and Horner
+        # steps (p * f) and the multiply op never need it in the same cycle.
+        is_exp = (ctl["opcode"] == used.index("exp")) if "exp" in used else Const(0)
+        ma, mb = Signal(q, name=f"ma_l{lane}"), Signal(q, name=f"mb_l{lane}")
+        m.d.comb += [ma.eq(Mux(is_exp & (cyc != 0), e_p, a)),
+                     mb.eq(Mux(is_exp, Mux(cyc == 0, LOG2E_Q16, e_f), b))]
+        product = Signal(signed(2 * WIDTH), name=f"prod_l{lane}")
+        m.d.comb += product.eq(ma * mb)
+        results = {"add": a + b, "subtract": a - b, "multiply": product >> FRAC,
                    "max": Mux(a > b, a, b), "min": Mux(a < b, a, b), "neg": -a, "copy": a,
                    "reduce:sum": Mux(self.first, a, acc + a),
                    "reduce:max": Mux(self.first, a, Mux(a > acc, a, acc)),
                    "reduce:min": Mux(self.first, a, Mux(a < acc, a, acc))}
         if "exp" in used:
-            with m.If(ctl["running"] & (ctl["opcode"] == used.index("exp"))):
+            with m.If(ctl["running"] & is_exp):
                 with m.If(cyc == 0):
-                    t = (a * LOG2E_Q16) >> FRAC
+                    t = product >> FRAC
                     m.d.sync += [e_n.eq(t >> FRAC), e_f.eq(t[:FRAC]),
                                  e_p.eq(exp_coefficients(self.exp_degree)[self.exp_degree])]
                 with m.Elif(cyc <= self.exp_degree):
-                    m.d.sync += e_p.eq(((e_p * e_f) >> FRAC) + ctl["coef"])
+                    m.d.sync += e_p.eq((product >> FRAC) + ctl["coef"])
             shifted_left = Signal(signed(WIDTH + 40), name=f"exp_shl_l{lane}")
             m.d.comb += shifted_left.eq(e_p << e_n[:5].as_unsigned())
             neg = (-e_n).as_unsigned()

@@ -287,8 +287,8 @@ DEVICES = {
 }
 # Per replicated unit (LUT4, FF, multipliers), from the measured ECP5 rows of docs/rtl.md:
 # array2d 4x4 os int8 (1435 LUT, 1337 FF, 16 DSP) and ws fp16 (10161, 2454, 16), the
-# 4-lane vector1d (7702, 1036, 16), the 4x4 bit-serial array (36970, 9677, 64).
-PER_UNIT = {"pe_int": (90, 84, 1), "pe_fp16": (635, 153, 1), "lane": (1925, 259, 4),
+# 4-lane vector1d (6257, 1040, 16), the 4x4 bit-serial array (36970, 9677, 64).
+PER_UNIT = {"pe_int": (90, 84, 1), "pe_fp16": (635, 153, 1), "lane": (1564, 260, 4),
             "bitserial_pe": (2311, 605, 4)}
 
 

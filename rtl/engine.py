@@ -53,7 +53,7 @@ FEED = {("os", "M"): ("A", "W"), ("os", "N"): ("W", "A"),
 
 # Host bus regions (addr[31:28]); bank in addr[27:20], word in addr[19:0].
 REGION_CTRL, REGION = 0, {"A": 1, "W": 2, "O": 3}
-REG_CTRL, REG_STATUS, REG_CYCLES, REG_MACS = 0, 1, 2, 3
+REG_CTRL, REG_STATUS, REG_CYCLES = 0, 1, 2
 BANK_SHIFT, REGION_SHIFT = 20, 28
 
 

@@ -337,7 +337,6 @@ class TileEngine(wiring.Component):
             m.d.comb += go.eq(busy & e_valid)
         m.d.comb += array.en.eq(go)
 
-        wr_info = []  # per column j: (valid, keep, sources for the O address, accumulate)
         if p.os:
             fold, fold_adv, last_fold = fold_counters("f")
             b, fr, fc = fold

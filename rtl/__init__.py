@@ -4,5 +4,6 @@ that imports sim); Verilog, yosys synthesis and nextpnr timing (rtl.synth).
 
 Blocks register in rtl.blocks.BLOCKS where they are defined: mac-pe (rtl.mac), array2d
 (rtl.array2d), bitserial-pe / bitserial-array (rtl.bitserial), vector1d (rtl.vector1d),
-pim-bank-mac (rtl.pim_bank_mac). `sim rtl` is rtl.command. See docs/rtl.md.
+pim-bank-mac (rtl.pim_bank_mac), engine (rtl.engine: SRAM banks, a sequencer running a
+GemmMapping, the array and a host bus). `sim rtl` is rtl.command. See docs/rtl.md.
 """

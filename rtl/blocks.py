@@ -24,6 +24,8 @@ class BlockOptions:
     dataflow: str | None = None   # array2d: os / ws / is (default: the array's first)
     fmt: str | None = None        # MAC format (default: the array's first)
     einsums: tuple = ()           # vector1d: the Einsums its lanes are programmed for
+    einsum: object = None         # engine: the contraction it runs
+    mapping: object = None        # engine: its GemmMapping (dataflow, tiles, loop order)
 
 
 @dataclass(frozen=True)

@@ -44,9 +44,16 @@ def _parse_sets(values: tuple[str, ...]) -> dict:
 @click.option("--no-pnr", is_flag=True, help="Skip place-and-route (no achieved clock).")
 @click.option("--cosim", is_flag=True, help="Also co-simulate random cases against sim's models.")
 @click.option("--cases", default=3, show_default=True, help="Co-simulation cases.")
+@click.option("--workload", type=click.Path(dir_okay=False), default=None,
+              help="engine: the workload YAML whose contraction it runs.")
+@click.option("--mapping", "mapping_file", type=click.Path(dir_okay=False), default=None,
+              help="engine: mapping YAML (as `sim run --save-mapping` writes); default: the "
+                   "mapper's choice.")
+@click.option("--einsum", "einsum_name", default=None,
+              help="engine: which contraction of the workload (default: the first).")
 @click.option("--list", "list_only", is_flag=True, help="List the blocks and stop.")
 def command(block, arch_name, sets, out_dir, dataflow, fmt, family, no_synth, no_pnr, cosim,
-            cases, list_only):
+            cases, workload, mapping_file, einsum_name, list_only):
     """Build BLOCK from an architecture: Verilog, yosys resource counts (FPGA + generic
     gates), the achieved clock from nextpnr, and optionally co-simulation."""
     import arch as arch_pkg
@@ -70,8 +77,14 @@ def command(block, arch_name, sets, out_dir, dataflow, fmt, family, no_synth, no
 
         einsums = tuple(fusemax_vector_einsums(architecture.array1d))
     options = BlockOptions(dataflow, fmt, einsums)
+    engine_result = None
+    if block == "engine":
+        einsum, engine_result = _engine_inputs(architecture, arch_name, sets, out, workload,
+                                               mapping_file, einsum_name)
+        options = BlockOptions(einsum=einsum, mapping=engine_result.mapping)
     try:
-        dut = spec.build(architecture, options)
+        with console.status(f"elaborating {block}"):
+            dut = spec.build(architecture, options)
     except ValueError as exc:  # unsupported format, missing component, ...
         raise click.UsageError(f"cannot build '{block}' from {architecture.file or arch_name}: {exc}")
     config = spec.describe(dut)
@@ -79,11 +92,16 @@ def command(block, arch_name, sets, out_dir, dataflow, fmt, family, no_synth, no
                   highlight=False)
 
     if cosim:
-        from rtl.cosim import CosimMismatch, cosim_block
+        from rtl.cosim import CosimMismatch, cosim_block, cosim_engine
 
         start = time.perf_counter()
         try:
-            lines = cosim_block(block, dut, cases, arch=architecture)
+            with console.status(f"co-simulating {block}"):
+                if block == "engine":
+                    lines = cosim_engine(dut, options.einsum, architecture, options.mapping,
+                                         engine_result.cycles, cases)
+                else:
+                    lines = cosim_block(block, dut, cases, arch=architecture)
         except CosimMismatch as exc:
             raise click.ClickException(f"co-simulation MISMATCH: {exc}")
         for line in lines:
@@ -92,15 +110,27 @@ def command(block, arch_name, sets, out_dir, dataflow, fmt, family, no_synth, no
                       f"and sim's cycle model ({time.perf_counter() - start:.1f} s)")
         dut = spec.build(architecture, options)  # fresh for Verilog
 
-    from rtl.synth import ToolMissing, synthesize_block, write_area_table, write_verilog
+    from rtl.synth import ToolMissing, estimate, synthesize_block, write_area_table, write_verilog
 
     if no_synth:
-        path = write_verilog(dut, out)
-        console.print(f"Verilog: {path}")
+        start = time.perf_counter()
+        with console.status("writing Verilog"):
+            path = write_verilog(dut, out)
+        console.print(f"Verilog: {path} ({time.perf_counter() - start:.1f} s)")
         return
+    fit = estimate(dut, family)
+    if fit is not None:
+        console.print(f"  estimate: {fit.describe()}", highlight=False)
+        if not fit.fits:
+            dut._MustUse__silence = True  # built to be measured, never elaborated
+            console.print(f"[bold]does not fit[/] {fit.device}: synthesis not attempted "
+                          f"(shrink it with --set, or --no-synth for Verilog only)")
+            return
     start = time.perf_counter()
     try:
-        results = synthesize_block(dut, out, family, pnr=not no_pnr)
+        with console.status(f"{block}: writing Verilog") as status:
+            results = synthesize_block(dut, out, family, pnr=not no_pnr,
+                                       progress=lambda text: status.update(f"{block}: {text}"))
     except ToolMissing as exc:
         raise click.ClickException(f"{exc}. Verilog is in {out}/top.v; --no-synth skips synthesis.")
     except RuntimeError as exc:
@@ -114,6 +144,39 @@ def command(block, arch_name, sets, out_dir, dataflow, fmt, family, no_synth, no
         table.add_row(r.target, "-" if generic else str(r.luts), "-" if generic else str(r.carries),
                       str(r.ffs), str(r.dsps), str(r.brams), str(r.gates) if generic else "-", fmax)
     console.print(table)
+    for r in results:
+        for note in (r.synth_note, r.pnr_note if r.fmax_mhz else ""):
+            if note:
+                console.print(f"  {r.target}: {note}", highlight=False)
     area_table = out / "area_fpga.csv"
     write_area_table(area_table, block, architecture.name, config, results)
     console.print(f"Verilog {out}/top.v; logs in {out}/; area table {area_table}", highlight=False)
+
+
+def _engine_inputs(architecture, arch_name, sets, out, workload, mapping_file, einsum_name):
+    """The engine's contraction and `sim run`'s result for it (mapping and cycles): sim
+    runs the workload on the same architecture (written to OUT/arch.yaml when --set
+    changed it) with the mapping file, or the mapper's choice."""
+    import yaml
+
+    from rtl.cosim import engine_case
+
+    if workload is None:
+        raise click.UsageError("the engine needs --workload (a YAML file with a contraction)")
+    arch_file = arch_name
+    if sets:
+        out.mkdir(parents=True, exist_ok=True)
+        arch_file = str(out / "arch.yaml")
+        Path(arch_file).write_text(yaml.safe_dump({"architecture": architecture.to_dict()},
+                                                  sort_keys=False))
+    with console.status("sim run: the mapping and its cycles"):
+        try:
+            einsum, result = engine_case(workload, arch_file, mapping_file, einsum_name)
+        except ValueError as exc:
+            raise click.UsageError(str(exc))
+    if result.mapping is None or getattr(result.mapping, "role", "") != "array2d":
+        raise click.UsageError(f"Einsum '{einsum.name}' did not run on the 2D array in sim "
+                               f"(mapping {result.mapping}); the engine runs array mappings")
+    console.print(f"sim run: {einsum.name} {result.mapping.describe()}: {result.cycles:,} cycles "
+                  f"({result.compute_cycles:,} compute)", highlight=False)
+    return einsum, result

@@ -591,3 +591,153 @@ def check_bank_mac_demo(dut, rng) -> str:
     vecs = [random_operands(dut.fmt, rng, dut.lanes) for _ in range(n)]
     cycle = check_bank_mac(dut, cols, vecs, issue)
     return f"{n} MAC commands at cycles {issue}: readable at cycle {cycle} (RTL = sim)"
+
+
+# ---------------------------------------------------------------- tile engine (whole GEMM)
+
+@dataclass
+class EngineRun:
+    cycles: int          # busy cycles, as the engine's CYCLES register counts them
+    bench_cycles: int    # the same, counted by the testbench from `busy`
+    outputs: np.ndarray  # O[B, M, N] read back over the host bus
+    load_cycles: int     # host bus cycles spent loading the banks (not in `cycles`)
+
+
+def engine_case(workload: str, arch_file: str, mapping_file: str | None, einsum_name: str | None):
+    """`sim run` (sim.run) of a workload on an architecture file with a mapping file (or
+    the mapper's choice): the contraction's Einsum, its mapping and its result."""
+    import sim
+    import workloads
+
+    cascade = workloads.load(workload)
+    result = sim.run(workload, arch_file, mapping_path=mapping_file)
+    gemms = [e for e in cascade.einsums if e.is_contraction]
+    if einsum_name is not None:
+        gemms = [e for e in gemms if e.name == einsum_name]
+    if not gemms:
+        raise ValueError(f"workload '{cascade.name}' has no contraction"
+                         + (f" named '{einsum_name}'" if einsum_name else ""))
+    einsum = gemms[0]
+    found = next(r for r in result.einsums if r.name == einsum.name)
+    return einsum, found
+
+
+def engine_model_cycles(plan, einsum, arch, mapping) -> tuple[int, int]:
+    """(cycles, ideal cycles) sim gives this GEMM with the buffer feeding the array and
+    no DRAM: the sum over the mapping's buffer tiles of sim.array2d.array_cycles (what
+    sim.gemm_engine hands the tile pipeline as each tile's compute time). The ideal sum
+    is checked against sim.gemm_engine.run_gemm's compute_cycles (`sim run --json`)."""
+    import itertools
+
+    from sim.gemm_engine import run_gemm
+
+    R, C, bits = plan.R, plan.C, plan.fmt.bits
+    cost = {}
+    total = ideal = 0
+    groups = plan.groups
+    for idx in itertools.product(*(range(groups[g].count) for g in plan.loop_order)):
+        at = dict(zip(plan.loop_order, idx))
+        ext = {g: plan.extent(g, at[g] == groups[g].count - 1) for g in groups}
+        key = tuple(ext[g] for g in ("B", "M", "N", "K"))
+        if key not in cost:
+            folds = Folds.grid(ext[plan.RG], ext[plan.CG], ext[plan.T], R, C, repeat=ext["B"])
+            cost[key] = array_cycles(plan.dataflow, R, C, folds, (bits, bits), plan.bw_bits)
+        total += cost[key].cycles
+        ideal += cost[key].ideal_cycles
+    sim_compute = run_gemm(einsum, arch, mapping).compute_cycles
+    if ideal != sim_compute:
+        raise CosimMismatch(f"tile walk gives {ideal} compute cycles, sim.gemm_engine {sim_compute}")
+    return total, ideal
+
+
+def run_engine(dut, A: np.ndarray, W: np.ndarray, limit: int = 10**7) -> EngineRun:
+    """Load A [B,M,K] and W [B,K,N] over the host bus, start, wait for done, read the
+    cycle register and every output back."""
+    from rtl.engine import BANK_SHIFT, REG_CTRL, REG_CYCLES, REGION, REGION_CTRL, REGION_SHIFT
+
+    plan = dut.plan
+    images = {op: plan.pack(op, x) for op, x in (("A", A), ("W", W))}
+    words = plan.output_words()
+    out = np.zeros(tuple(plan.groups[g].size for g in ("B", "M", "N")), dtype=object)
+    res = {}
+
+    def bus(region, bank, word):
+        return (region << REGION_SHIFT) | (bank << BANK_SHIFT) | word
+
+    async def bench(ctx):
+        loads = 0
+        for op, banks in images.items():
+            for b, image in enumerate(banks):
+                for w, v in enumerate(image):
+                    if v:  # the banks power up zeroed (FPGA block RAM initial contents)
+                        ctx.set(dut.addr, bus(REGION[op], b, w))
+                        ctx.set(dut.wdata, v)
+                        ctx.set(dut.we, 1)
+                        await ctx.tick()
+                        loads += 1
+        ctx.set(dut.addr, bus(REGION_CTRL, 0, REG_CTRL))
+        ctx.set(dut.wdata, 1)
+        ctx.set(dut.we, 1)
+        await ctx.tick()
+        ctx.set(dut.we, 0)
+        busy = 0
+        while not ctx.get(dut.done):
+            busy += ctx.get(dut.busy)
+            if busy > limit:
+                raise CosimMismatch(f"engine still busy after {limit} cycles "
+                                    f"({plan.mapping.describe()})")
+            await ctx.tick()
+        ctx.set(dut.addr, bus(REGION_CTRL, 0, REG_CYCLES))
+        ctx.set(dut.re, 1)
+        await ctx.tick()
+        res["cycles"] = int(ctx.get(dut.rdata))
+        for pos, bank, word in words:
+            ctx.set(dut.addr, bus(REGION["O"], bank, word))
+            await ctx.tick()
+            out[pos] = wrap(int(ctx.get(dut.rdata)), plan.fmt.acc_bits)
+        res["bench"], res["loads"] = busy, loads
+
+    _simulate(dut, bench)
+    return EngineRun(res["cycles"], res["bench"], out, res["loads"])
+
+
+def golden_gemm(fmt: MacFormat, A: np.ndarray, W: np.ndarray) -> np.ndarray:
+    """O[b] = A[b] @ W[b], exact accumulator integers."""
+    if not fmt.is_float:
+        exact = np.einsum("bmk,bkn->bmn", A.astype(object), W.astype(object))
+        return np.vectorize(lambda v: wrap(int(v), fmt.acc_bits), otypes=[object])(exact)
+    return np.stack([golden_matmul(fmt, a, w) for a, w in zip(A, W)])
+
+
+def check_engine(dut, einsum, arch, mapping, A, W) -> tuple[EngineRun, int]:
+    """Outputs equal the exact golden GEMM; the engine's cycles (its register and the
+    testbench's count) equal engine_model_cycles. Returns (run, sim's compute_cycles)."""
+    model, ideal = engine_model_cycles(dut.plan, einsum, arch, mapping)
+    run = run_engine(dut, A, W, limit=2 * model + 100)
+    want = golden_gemm(dut.fmt, A, W)
+    if not (run.outputs == want).all():
+        bad = tuple(int(i) for i in np.argwhere(run.outputs != want)[0])
+        raise CosimMismatch(f"engine output {bad}: RTL {run.outputs[bad]}, golden {want[bad]} "
+                            f"({mapping.describe()})")
+    if not run.cycles == run.bench_cycles == model:
+        raise CosimMismatch(f"engine {dut.rows}x{dut.cols} {mapping.describe()}, GEMM "
+                            f"{dict(einsum.gemm_shape())}: RTL {run.cycles} cycles (testbench "
+                            f"{run.bench_cycles}), sim {model} ({ideal} compute + "
+                            f"{model - ideal} buffer stalls)")
+    return run, ideal
+
+
+def cosim_engine(dut, einsum, arch, mapping, sim_cycles: int, cases: int = 1, seed: int = 0) -> list[str]:
+    """`sim rtl engine --cosim`: random operands through the engine, one line per case."""
+    rng = np.random.default_rng(seed)
+    size = einsum.gemm_shape()
+    lines = []
+    for _ in range(cases):
+        A = random_operands(dut.fmt, rng, (size["B"], size["M"], size["K"]))
+        W = random_operands(dut.fmt, rng, (size["B"], size["K"], size["N"]))
+        run, ideal = check_engine(dut, einsum, arch, mapping, A, W)
+        lines.append(f"{run.outputs.size:,} outputs bit-exact; {run.cycles:,} cycles = sim's "
+                     f"{ideal:,} compute + {run.cycles - ideal:,} buffer-port stall cycles "
+                     f"(sim run with DRAM: {sim_cycles:,}); host loads took {run.load_cycles:,} "
+                     f"bus cycles")
+    return lines

@@ -212,6 +212,11 @@ class SoftmaxLanes(wiring.Component):
         return f"{self.lanes} lanes, Q15.16, depth {self.pipeline_depth}, programs: {progs}"
 
     def elaborate(self, platform):
+        """One shared controller decodes (program, micro-op, cycle) into an opcode and
+        operand/destination selects; each lane is one datapath (adder, multiplier,
+        comparator, exp step) whose result the opcode picks. The same cycles and
+        arithmetic as one datapath per micro-op, with a lane's logic independent of
+        the number of programs (and Verilog written in seconds for 128 lanes)."""
         m = Module()
         max_ops = max(len(p.ops) for p in self.programs)
         max_cyc = max(op.cycles for p in self.programs for op in p.ops)
@@ -220,9 +225,24 @@ class SoftmaxLanes(wiring.Component):
         running = self.valid
         op_last = Signal()      # last cycle of the current micro-op
         point_last = Signal()   # ... and of the point's last micro-op
+        ops_used = sorted({op.op for p in self.programs for op in p.ops})
+        consts = sorted({s[1] for p in self.programs for op in p.ops for s in op.srcs
+                         if s[0] == "c"})
+        # source codes: x inputs, temporaries, the accumulator, constants
+        code = {("x", i): i for i in range(self.n_inputs)}
+        code.update({("t", j): self.n_inputs + j for j in range(self.n_temps)})
+        code[("acc",)] = self.n_inputs + self.n_temps
+        code.update({("c", v): self.n_inputs + self.n_temps + 1 + k for k, v in enumerate(consts)})
+        opcode = Signal(range(max(2, len(ops_used))))
+        a_sel, b_sel = Signal(range(len(code) + 1)), Signal(range(len(code) + 1))
+        dst_sel = Signal(range(self.n_temps + 1))   # temp j, or n_temps: the accumulator
         for op, is_point_last in self._op_cases(m, pc):
+            srcs = list(op.srcs) + [op.srcs[0]] * (2 - len(op.srcs))
             m.d.comb += [op_last.eq(cyc == op.cycles - 1),
-                         point_last.eq((cyc == op.cycles - 1) & is_point_last)]
+                         point_last.eq((cyc == op.cycles - 1) & is_point_last),
+                         opcode.eq(ops_used.index(op.op)), a_sel.eq(code[srcs[0]]),
+                         b_sel.eq(code[srcs[1]]),
+                         dst_sel.eq(self.n_temps if op.dst[0] == "acc" else op.dst[1])]
         with m.If(running):
             with m.If(point_last):
                 m.d.sync += [pc.eq(0), cyc.eq(0)]
@@ -231,8 +251,18 @@ class SoftmaxLanes(wiring.Component):
             with m.Else():
                 m.d.sync += cyc.eq(cyc + 1)
         m.d.comb += self.take.eq(running & point_last)
+        d = self.exp_degree
+        coeffs = exp_coefficients(d)
+        coef = Signal(signed(WIDTH))  # Horner step cyc (1..d) adds c[d - cyc]
+        with m.Switch(cyc):
+            for i in range(1, d + 1):
+                with m.Case(i):
+                    m.d.comb += coef.eq(coeffs[d - i])
+        ctl = dict(pc=pc, cyc=cyc, running=running, op_last=op_last, point_last=point_last,
+                   opcode=opcode, a_sel=a_sel, b_sel=b_sel, dst_sel=dst_sel, coef=coef,
+                   ops_used=ops_used, code=code)
         for lane in range(self.lanes):
-            self._lane(m, lane, pc, cyc, running)
+            self._lane(m, lane, ctl)
         return m
 
     def _op_cases(self, m, pc):
@@ -246,86 +276,78 @@ class SoftmaxLanes(wiring.Component):
                             with m.Case(oi):
                                 yield op, oi == len(prog.ops) - 1
 
-    def _lane(self, m, lane, pc, cyc, running):
+    def _lane(self, m, lane, ctl):
         q = signed(WIDTH)
         temps = [Signal(q, name=f"t{j}_l{lane}") for j in range(self.n_temps)]
         acc = Signal(q, name=f"acc_l{lane}")
         x = self.x[lane]
-        # exp unit state
+        sources = {}
+        for src, c in ctl["code"].items():
+            sources[c] = (x[src[1]] if src[0] == "x" else temps[src[1]] if src[0] == "t"
+                          else acc if src[0] == "acc" else Const(src[1], q))
+        a, b = Signal(q, name=f"a_l{lane}"), Signal(q, name=f"b_l{lane}")
+        for operand, sel in ((a, ctl["a_sel"]), (b, ctl["b_sel"])):
+            with m.Switch(sel):
+                for c, value in sources.items():
+                    with m.Case(c):
+                        m.d.comb += operand.eq(value)
+        # exp unit: range reduction (cycle 0), Horner steps (1..d), scaling (last cycle)
         e_n = Signal(signed(WIDTH - FRAC + 2), name=f"exp_n_l{lane}")
         e_f = Signal(FRAC, name=f"exp_f_l{lane}")
         e_p = Signal(signed(WIDTH), name=f"exp_p_l{lane}")
-        coeffs = exp_coefficients(self.exp_degree)
-        done = Signal(name=f"done_l{lane}")        # output finished this cycle
-        result = Signal(q, name=f"result_l{lane}")
-
-        def src(s):
-            kind = s[0]
-            if kind == "x":
-                return x[s[1]]
-            if kind == "t":
-                return temps[s[1]]
-            if kind == "c":
-                return Const(s[1], q)
-            return acc
-
-        def write(dst, value):
-            target = acc if dst[0] == "acc" else temps[dst[1]]
-            m.d.sync += target.eq(value)
-            if dst[0] == "acc":
-                m.d.comb += result.eq(value)
-
-        with m.If(running):
-            for op, is_point_last in self._op_cases(m, pc):
-                self._micro_op(m, op, src, write, cyc, acc, e_n, e_f, e_p, coeffs, lane,
-                               is_point_last=is_point_last, done=done)
+        cyc, used = ctl["cyc"], ctl["ops_used"]
+        # One multiplier per lane: exp's range reduction (cycle 0: x * log2(e)) and Horner
+        # steps (p * f) and the multiply op never need it in the same cycle.
+        is_exp = (ctl["opcode"] == used.index("exp")) if "exp" in used else Const(0)
+        ma, mb = Signal(q, name=f"ma_l{lane}"), Signal(q, name=f"mb_l{lane}")
+        m.d.comb += [ma.eq(Mux(is_exp & (cyc != 0), e_p, a)),
+                     mb.eq(Mux(is_exp, Mux(cyc == 0, LOG2E_Q16, e_f), b))]
+        product = Signal(signed(2 * WIDTH), name=f"prod_l{lane}")
+        m.d.comb += product.eq(ma * mb)
+        results = {"add": a + b, "subtract": a - b, "multiply": product >> FRAC,
+                   "max": Mux(a > b, a, b), "min": Mux(a < b, a, b), "neg": -a, "copy": a,
+                   "reduce:sum": Mux(self.first, a, acc + a),
+                   "reduce:max": Mux(self.first, a, Mux(a > acc, a, acc)),
+                   "reduce:min": Mux(self.first, a, Mux(a < acc, a, acc))}
+        if "exp" in used:
+            with m.If(ctl["running"] & is_exp):
+                with m.If(cyc == 0):
+                    t = product >> FRAC
+                    m.d.sync += [e_n.eq(t >> FRAC), e_f.eq(t[:FRAC]),
+                                 e_p.eq(exp_coefficients(self.exp_degree)[self.exp_degree])]
+                with m.Elif(cyc <= self.exp_degree):
+                    m.d.sync += e_p.eq((product >> FRAC) + ctl["coef"])
+            shifted_left = Signal(signed(WIDTH + 40), name=f"exp_shl_l{lane}")
+            m.d.comb += shifted_left.eq(e_p << e_n[:5].as_unsigned())
+            neg = (-e_n).as_unsigned()
+            results["exp"] = Mux(e_n >= 0,
+                                 Mux((e_n >= WIDTH) | (shifted_left > MAX_Q), MAX_Q, shifted_left),
+                                 Mux(neg >= WIDTH + 8, 0, e_p >> neg[:6]))
+        value = Signal(q, name=f"value_l{lane}")
+        with m.Switch(ctl["opcode"]):
+            for k, op in enumerate(used):
+                with m.Case(k):
+                    m.d.comb += value.eq(results[op])
+        with m.If(ctl["running"] & ctl["op_last"]):
+            with m.Switch(ctl["dst_sel"]):
+                for j, temp in enumerate(temps):
+                    with m.Case(j):
+                        m.d.sync += temp.eq(value)
+                with m.Case(self.n_temps):
+                    m.d.sync += acc.eq(value)
+        done = ctl["running"] & ctl["point_last"] & self.last  # an output finished
         # Result pipeline: `done` (last op of an output's last input point) + depth stages.
         stages_valid = Signal(name=f"v1_l{lane}")
         stage_val = Signal(q, name=f"r1_l{lane}")
         m.d.sync += stages_valid.eq(done & self.lane_valid[lane])
         with m.If(done):
-            m.d.sync += stage_val.eq(result)
-        valid, value = stages_valid, stage_val
+            m.d.sync += stage_val.eq(value)
+        valid, val = stages_valid, stage_val
         for s in range(2, self.pipeline_depth + 1):
             nv, nval = Signal(name=f"v{s}_l{lane}"), Signal(q, name=f"r{s}_l{lane}")
-            m.d.sync += [nv.eq(valid), nval.eq(value)]
-            valid, value = nv, nval
-        m.d.comb += [self.out[lane].eq(value), self.out_valid[lane].eq(valid)]
-
-    def _micro_op(self, m, op, src, write, cyc, acc, e_n, e_f, e_p, coeffs, lane, is_point_last, done):
-        last = cyc == op.cycles - 1
-        value = Signal(signed(WIDTH), name=f"v_{op.op}_l{lane}")
-        if op.op == "exp":
-            d = self.exp_degree
-            a = src(op.srcs[0])
-            with m.If(cyc == 0):
-                t = (a * LOG2E_Q16) >> FRAC
-                m.d.sync += [e_n.eq(t >> FRAC), e_f.eq(t[:FRAC]), e_p.eq(coeffs[d])]
-            for i in range(1, d + 1):
-                with m.If(cyc == i):
-                    m.d.sync += e_p.eq(((e_p * e_f) >> FRAC) + coeffs[d - i])
-            shifted_left = Signal(signed(WIDTH + 40), name=f"exp_shl_l{lane}")
-            m.d.comb += shifted_left.eq(e_p << e_n[:5].as_unsigned())
-            neg = (-e_n).as_unsigned()
-            m.d.comb += value.eq(Mux(e_n >= 0,
-                                     Mux((e_n >= WIDTH) | (shifted_left > MAX_Q), MAX_Q, shifted_left),
-                                     Mux(neg >= WIDTH + 8, 0, e_p >> neg[:6])))
-        elif op.op.startswith("reduce:"):
-            v = src(op.srcs[0])
-            combined = {"sum": acc + v, "max": Mux(v > acc, v, acc), "min": Mux(v < acc, v, acc)}
-            m.d.comb += value.eq(Mux(self.first, v, combined[op.op.split(":")[1]]))
-        elif op.op == "copy":
-            m.d.comb += value.eq(src(op.srcs[0]))
-        else:
-            a = src(op.srcs[0])
-            b = src(op.srcs[1]) if len(op.srcs) > 1 else 0
-            expr = {"add": a + b, "subtract": a - b, "multiply": (a * b) >> FRAC,
-                    "max": Mux(a > b, a, b), "min": Mux(a < b, a, b), "neg": -a}[op.op]
-            m.d.comb += value.eq(expr)
-        with m.If(last):
-            write(op.dst, value)
-            if is_point_last:
-                m.d.comb += done.eq(self.last)
+            m.d.sync += [nv.eq(valid), nval.eq(val)]
+            valid, val = nv, nval
+        m.d.comb += [self.out[lane].eq(val), self.out_valid[lane].eq(valid)]
 
 
 @block("vector1d", "the 1D unit's lanes for FuseMax's online-softmax Einsums",

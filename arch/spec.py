@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError
 
@@ -34,6 +35,8 @@ class Architecture(BaseModel):
             raise SpecError(f"expected exactly one component of class '{cls.class_name}', found "
                             f"{len(found)}", self.file or None, "architecture.components")
         return found[0]
+
+    ROLES: ClassVar[tuple[str, ...]] = ("dram", "buffer", "array2d", "array1d")  # below
 
     @property
     def dram(self) -> DRAM:

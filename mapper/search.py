@@ -107,8 +107,10 @@ class SearchCache:
         top-level fields and total leak power); None: all of it."""
         spec = arch.to_dict()
         if reads is not None:
-            names = {getattr(arch, role).name for role in reads}
-            spec["components"] = [c for c in spec["components"] if c["name"] in names]
+            # drop the roles the engine does not read; keep every component that fills
+            # no role (a pe_storage, say: the door prices it into the result)
+            unread = {getattr(arch, role).name for role in arch.ROLES if role not in reads}
+            spec["components"] = [c for c in spec["components"] if c["name"] not in unread]
             spec["leak_pj_per_cycle"] = leak_pj_per_cycle(arch)
             spec.pop("name", None)
             spec.pop("description", None)

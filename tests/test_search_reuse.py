@@ -45,3 +45,18 @@ def test_a_sweep_over_the_array_shares_the_vector_searches():
     for rows in (8, 16, 32, 64):
         simulate(cascade, arch.load().with_changes(**{"PE2D.rows": rows}))
     assert mapper.CACHE.info()["entries"] == 4 + 2  # a GEMM search per array, vector ones once
+
+
+def test_a_component_filling_no_role_is_never_shared_across():
+    """The door prices PE register files (a pe_storage component) into each result, so
+    architectures that differ only there must not share a search."""
+    cascade = _cascade(64, 96, 128)
+    base = arch.load("fusemax")
+    storage = next(c.name for c in base.components if c.class_name == "pe_storage")
+    dearer = base.with_changes(**{f"{storage}.rf_read_pj": 15.0})
+    mapper.CACHE.clear()
+    warm = simulate(cascade, base), simulate(cascade, dearer)
+    mapper.CACHE.clear()
+    cold = simulate(cascade, dearer)
+    assert warm[1].einsums == cold.einsums
+    assert cold.energy_j > warm[0].energy_j

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError
 
 from yamlspec import SpecError, from_pydantic, read_yaml
 from arch.components import COMPONENTS, Array1D, Array2D, Buffer, Component, DRAM

@@ -81,7 +81,7 @@ def run_gemm(einsum: Einsum, arch: Architecture, m: GemmMapping) -> EinsumResult
         return math.ceil(math.prod(e[g] for g in OPERANDS[op]) * p.bit(op) / 8)
 
     tiles = loop_nest(m.loop_order, size, tile, counts)
-    timed, seen = {}, {}
+    timed = {}
     for key in set(t for t, _ in walk_runs(tiles)):
         ext, k_index, changed, new_visit = key
         e = dict(zip(("B", "M", "N", "K"), ext))

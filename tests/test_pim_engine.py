@@ -58,6 +58,47 @@ def test_random_streams_obey_every_constraint_and_fast_path_is_exact(t, progs, t
         assert 0 <= a.open_ticks <= a.cycles
 
 
+def _per_command(state, run, program, floor):
+    """The reference: one channel's program through the simpy per-command engine."""
+    import simpy
+
+    from sim.pim.engine import channel_process
+    from sim.pim.program import Issuer
+
+    env = simpy.Environment(initial_time=floor)
+    env.process(channel_process(env, Issuer(state, run, floor=floor), program))
+    env.run()
+
+
+@settings(max_examples=150, deadline=None)
+@given(timings(), st.lists(programs(), min_size=1, max_size=3), st.integers(1, 4),
+       st.lists(st.integers(0, 4000), min_size=1, max_size=4), st.sampled_from([None, 0.125, 0.3]))
+def test_fast_path_with_carried_state_equals_per_command_engine(t, progs, repeat, gaps, tick):
+    """Programs run one after another on one channel (state, refresh debt carried over,
+    idle gaps between them), each seen several times: the fast path replays ops from
+    states it met before, in this example or an earlier one, and must still equal the
+    per-command engine in every count, cycle and final state."""
+    from sim.pim.channel import ChannelState
+    from sim.pim.fastpath import run_ops
+    from sim.pim.program import ChannelRun, Issuer, refresh_while_idle
+
+    tc = t.cycles(tick_ns=tick)
+    fast_state, ref_state = ChannelState(tc, 4, 2), ChannelState(tc, 4, 2)
+    now = 0
+    for i, prog in enumerate(progs * repeat):
+        now += gaps[i % len(gaps)]
+        fast, ref = ChannelRun(), ChannelRun()
+        refresh_while_idle(fast_state, fast, now)
+        refresh_while_idle(ref_state, ref, now)
+        run_ops(Issuer(fast_state, fast, floor=now), prog)
+        _per_command(ref_state, ref, prog, now)
+        assert (fast.cycles, fast.counts, fast.breakdown, fast.open_ticks, fast.idle_refreshes) \
+            == (ref.cycles, ref.counts, ref.breakdown, ref.open_ticks, ref.idle_refreshes)
+        assert (fast_state.signature(), fast_state.t_cmd, fast_state.refs) \
+            == (ref_state.signature(), ref_state.t_cmd, ref_state.refs)
+        now += ref.cycles
+
+
 def test_fast_path_does_not_replay_a_row_that_refreshed():
     # hypothesis find: with tRFC (+ CL + BURST) spanning the whole constraint window, the
     # row that refreshes before its ACTAB ends in the same clipped signature as a plain

@@ -178,6 +178,22 @@ class ChannelState:
                 r(self.t_col), self.bg_col, r(self.t_mac), r(self.bus_free), r(self.t_wr_end),
                 r(self.gb_ready))
 
+    def restore(self, sig: tuple, t_cmd: int, refs: int) -> None:
+        """Set the state to `signature()` `sig` taken at last command `t_cmd`: equal in
+        every rule to the state it was taken from (clipped times lie before any window).
+        Only for states with every bank closed (the signature keeps no row address)."""
+        banks, acts, t_last_act, self.bg_last_act, t_col, self.bg_col, t_mac, bus_free, \
+            t_wr_end, gb_ready = sig
+        for b, (is_open, t_act, t_pre, t_ref_end, t_rd, b_wr_end) in zip(self.banks, banks):
+            if is_open:
+                raise ValueError("restore needs every bank closed")
+            b.open_row, b.t_act, b.t_pre = -1, t_cmd + t_act, t_cmd + t_pre
+            b.t_ref_end, b.t_rd, b.t_wr_end = t_cmd + t_ref_end, t_cmd + t_rd, t_cmd + b_wr_end
+        self.acts = [t_cmd + a for a in acts]
+        self.t_last_act, self.t_col, self.t_mac = t_cmd + t_last_act, t_cmd + t_col, t_cmd + t_mac
+        self.bus_free, self.t_wr_end, self.gb_ready = t_cmd + bus_free, t_cmd + t_wr_end, t_cmd + gb_ready
+        self.t_cmd, self.refs = t_cmd, refs
+
     def shift(self, delta: int) -> None:
         """Move every timestamp `delta` cycles later (the rules are translation invariant)."""
         for b in self.banks:

@@ -11,9 +11,11 @@ the preset's prices (CENT's AiM model in pim-gpt.yaml); results in command-clock
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import Counter
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Callable
 
 from arch import Architecture
@@ -21,9 +23,9 @@ from arch.pim import PimAsic, PimDram
 from mapper.pim import PimConfig, PimMapping, channel_plans, map_einsum, stored_tensors
 from sim.pim.asic import asic_cost
 from sim.pim.bank_mac import BankMacConfig
-from sim.pim.channel import KINDS, ChannelState
+from sim.pim.channel import KINDS, Bank, ChannelState
 from sim.pim.engine import channel_process
-from sim.pim.fastpath import run_ops
+from sim.pim.fastpath import op_runs, run_op_runs
 from sim.pim.program import ChannelRun, Issuer, refresh_while_idle
 from sim.pim.timing import TimingCycles, TimingNs
 from sim.energy import Actions
@@ -76,37 +78,75 @@ class PimMachine:
         self.exact = exact or trace is not None  # per-command simpy engine instead of the fast path
         self.trace = trace         # a list: every command of every channel is appended
         self.totals = PimTotals()
+        # channels with equal numbers here have equal states (they ran the same programs
+        # from equal states): their next equal programs are simulated once
+        self.alike = [0] * len(self.states)
+        self._classes = itertools.count(1)
 
-    def run_channels(self, programs: list[list]) -> list[ChannelRun]:
-        """Run one program per channel from `self.now`; channels with equal state and
-        program are simulated once (their results are identical)."""
-        runs: list[ChannelRun] = [ChannelRun(trace=[] if self.trace is not None else None) for _ in programs]
+    def run_channels(self, pm: PimMapping) -> tuple[list[ChannelRun], list["ChannelWork"]]:
+        """Run every channel's program of a PIM-mapped Einsum (`channel_work`) from
+        `self.now`; channels with equal state and program are simulated once (their
+        results are identical)."""
+        work = channel_work(pm, self.cfg)
+        runs: list[ChannelRun] = [ChannelRun(trace=[] if self.trace is not None else None) for _ in work]
         for c, (st, run) in enumerate(zip(self.states, runs)):
             refresh_while_idle(st, run, self.now, c)
         if self.exact:
             import simpy
 
             env = simpy.Environment(initial_time=self.now)
-            for c, prog in enumerate(programs):
+            for c, plan in enumerate(channel_plans(None, pm, self.cfg)):
                 issuer = Issuer(self.states[c], runs[c], c, floor=self.now)
-                env.process(channel_process(env, issuer, prog))
+                env.process(channel_process(env, issuer, plan.ops))
             env.run()
             if self.trace is not None:
                 for run in runs:
                     self.trace.extend(run.trace)
-            return runs
-        seen: dict[tuple, int] = {}
-        for c, prog in enumerate(programs):
-            st = self.states[c]
-            key = (tuple(prog), st.signature(), st.t_cmd, st.refs)
-            if key in seen:
-                src = seen[key]
+            return runs, work
+        # channels with equal programs, last command and refreshes: the same state if
+        # the same class, else if the same signature
+        groups: dict[tuple, list[int]] = {}
+        for c, (w, st) in enumerate(zip(work, self.states)):
+            groups.setdefault((w.runs, st.t_cmd, st.refs), []).append(c)
+        key = list(range(len(work)))
+        for members in groups.values():
+            if len({self.alike[c] for c in members}) > 1:
+                for c in members:
+                    key[c] = (members[0], self.states[c].signature())
+            else:
+                for c in members:
+                    key[c] = members[0]
+        seen: dict = {}
+        for c, w in enumerate(work):
+            if key[c] in seen:
+                src = seen[key[c]]
                 runs[c] = _merge(runs[c], runs[src])
                 self.states[c] = _copy_state(self.states[src])
+                self.alike[c] = self.alike[src]
                 continue
-            run_ops(Issuer(st, runs[c], c, floor=self.now), prog)
-            seen[key] = c
-        return runs
+            seen[key[c]] = c
+            run_op_runs(Issuer(self.states[c], runs[c], c, floor=self.now), w.runs)
+            self.alike[c] = next(self._classes)
+        return runs, work
+
+
+@dataclass(frozen=True)
+class ChannelWork:
+    """One channel's program for one vector of a PIM Einsum, as runs of ops with equal
+    timing (`fastpath.op_runs`), and what its banks compute."""
+
+    runs: tuple
+    useful_macs: int
+    macab: int
+    rows: int
+
+
+@lru_cache(maxsize=512)
+def channel_work(pm: PimMapping, cfg: PimConfig) -> tuple[ChannelWork, ...]:
+    """The channels' programs depend on the mapping and the PIM layout only: built once
+    for every layer and token that maps the same way."""
+    return tuple(ChannelWork(tuple(op_runs(p.ops)), p.useful_macs, p.macab, p.rows)
+                 for p in channel_plans(None, pm, cfg))
 
 
 def _merge(own: ChannelRun, src: ChannelRun) -> ChannelRun:
@@ -117,11 +157,14 @@ def _merge(own: ChannelRun, src: ChannelRun) -> ChannelRun:
 
 
 def _copy_state(src: ChannelState) -> ChannelState:
-    dst = ChannelState(src.tc, len(src.banks), src.bank_groups)
-    dst.__dict__.update({k: v for k, v in src.__dict__.items() if k != "banks"})
+    dst = object.__new__(ChannelState)
+    dst.__dict__.update(src.__dict__)
     dst.acts = list(src.acts)
-    for b, sb in zip(dst.banks, src.banks):
-        b.__dict__.update(sb.__dict__)
+    dst.banks = []
+    for b in src.banks:
+        nb = object.__new__(Bank)
+        nb.__dict__.update(b.__dict__)
+        dst.banks.append(nb)
     return dst
 
 
@@ -243,11 +286,10 @@ def simulate_pim(cascade: Cascade, arch: Architecture, mapping=None, objective: 
         energy: dict[str, float] = {}
         deps = [r.tensor.name for r in e.inputs]
         if pm.role == "pim":
-            plans = channel_plans(e, pm, m.cfg)
             # the channels start when their inputs are written (and, appending to the KV
             # cache, when the ASIC has finished the K/V it appends)
             m.now = tl.pim_start(deps, after_asic=bool(pm.kv_append))
-            runs = m.run_channels([p.ops for p in plans])
+            runs, plans = m.run_channels(pm)
             ch_cycles = max(r.cycles for r in runs)
             slowest = max(runs, key=lambda r: r.cycles)
             # a prefill streams `repeats` vectors through the same program

@@ -38,6 +38,7 @@ FLAT row block (R queries x all M keys):
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 from arch import Architecture
 from mapper.fusion import (WORD, AttentionShape, FlatMapping, FuseMaxMapping, SoftmaxRowsMapping,
@@ -52,8 +53,8 @@ from workloads import attention
 from workloads.ir import Einsum
 
 
-def _dram_cycles(nbytes: float, arch: Architecture) -> int:
-    return math.ceil(nbytes / arch.dram_bytes_per_cycle) if nbytes else 0
+def _dram_cycles(nbytes: float, bytes_per_cycle: float) -> int:
+    return math.ceil(nbytes / bytes_per_cycle) if nbytes else 0
 
 
 def _op_actions(einsum: Einsum, count: float, arch: Architecture, unit_name: str,
@@ -201,15 +202,20 @@ def simulate_fusemax(shape: AttentionShape, arch: Architecture,
     slot = "B2" if variant == "architecture" else "B"   # the op that frees a K/V buffer
     out_op, out_stage = ("R", 1) if variant == "architecture" else ("D", 3 + 2 * G)
 
+    bytes_per_cycle = arch.dram_bytes_per_cycle
+
+    @lru_cache(maxsize=None)
+    def ops_of(new_kv: bool, first: bool, last: bool) -> list[Op]:
+        load = (kv_bytes if new_kv else 0) + (q_bytes if first else 0)
+        out = o_bytes if last else 0
+        return [Op("LD", dram_unit, _dram_cycles(load, bytes_per_cycle), load, ((slot, 2 * G),)),
+                *(Op(*op) for op in tile_ops(last)),
+                Op("WB", dram_unit, _dram_cycles(out, bytes_per_cycle), out, ((out_op, 0),),
+                   stage=out_stage)]
+
     def seg_ops(s: int, step: int, steps: int) -> list[Op]:
         m1, g = divmod(step, G)
-        last = (m1 + 1) * G >= steps
-        load = (kv_bytes if g == 0 else 0) + (q_bytes if m1 == 0 else 0)
-        out = o_bytes if last else 0
-        return [Op("LD", dram_unit, _dram_cycles(load, arch), load, ((slot, 2 * G),)),
-                *(Op(*op) for op in tile_ops(last)),
-                Op("WB", dram_unit, _dram_cycles(out, arch), out, ((out_op, 0),),
-                   stage=out_stage)]
+        return ops_of(g == 0, m1 == 0, (m1 + 1) * G >= steps)  # a tile's ops: one of 8 lists
 
     cycles = makespan(seg_ops, n_segments, M1, period=G, exact_limit=exact_limit)
     tiles = n_segments * M1 * G
@@ -345,16 +351,22 @@ def simulate_flat(shape: AttentionShape, arch: Architecture,
     crossings = attention.passes(casc).passes - 1
     spill = mp.spill_fraction * score * 2 * crossings
 
-    def seg_ops(s: int, step: int, steps: int) -> list[Op]:
-        load = q_bytes + (kv if step == 0 or not mp.kv_resident else 0)
+    bytes_per_cycle = arch.dram_bytes_per_cycle
+
+    @lru_cache(maxsize=None)
+    def ops_of(with_kv: bool) -> list[Op]:
+        load = q_bytes + (kv if with_kv else 0)
         return [
-            Op("LD", dram_unit, _dram_cycles(load, arch), load, (("QK", 2),)),
+            Op("LD", dram_unit, _dram_cycles(load, bytes_per_cycle), load, (("QK", 2),)),
             Op("QK", a2, gemm, R * M * e, (("LD", 0), ("AV", 2))),
-            Op("SP", dram_unit, _dram_cycles(spill, arch), spill, (("QK", 0),), stage=1),
+            Op("SP", dram_unit, _dram_cycles(spill, bytes_per_cycle), spill, (("QK", 0),), stage=1),
             Op("SM", a1, sm, sm_work, (("QK", 0),)),
             Op("AV", a2, gemm, R * M * e, (("SM", 0), ("SP", 0)), stage=1),
-            Op("WB", dram_unit, _dram_cycles(o_bytes, arch), o_bytes, (("AV", 0),), stage=2),
+            Op("WB", dram_unit, _dram_cycles(o_bytes, bytes_per_cycle), o_bytes, (("AV", 0),), stage=2),
         ]
+
+    def seg_ops(s: int, step: int, steps: int) -> list[Op]:
+        return ops_of(step == 0 or not mp.kv_resident)  # a block's ops: one of 2 lists
 
     n = shape.heads_total
     cycles = makespan(seg_ops, n, blocks, exact_limit=exact_limit)
@@ -412,7 +424,7 @@ def run_softmax_rows(cascade, arch: Architecture,
     score = points * WORD
     dram_read = score + m.spill_fraction * score * crossings
     dram_write = score + m.spill_fraction * score * crossings
-    cycles = max(compute, _dram_cycles(dram_read + dram_write, arch))
+    cycles = max(compute, _dram_cycles(dram_read + dram_write, arch.dram_bytes_per_cycle))
     # buffer: QK lands once; GM, SN, SD, A read a row each (4), SN and A write it (2), A
     # leaves for DRAM (1)
     glb_read, glb_write = 5 * score, 3 * score

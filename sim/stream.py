@@ -50,41 +50,67 @@ def _index(ops: list[Op]) -> dict[str, int]:
     return {op.name: i for i, op in enumerate(ops)}
 
 
-def run_events(tile_ops: TileOps, n: int) -> tuple[int, dict]:
-    """(makespan, {(tile, op name): (start, finish)}) by exact list scheduling."""
-    tiles, order = program(tile_ops, n)
-    names = [_index(ops) for ops in tiles]
-    done: dict[tuple[int, int], tuple[int, int]] = {}
-    free = {u: 0 for u in order}
-    ptr = {u: 0 for u in order}
-    remaining = sum(len(v) for v in order.values())
+def _schedule(tiles: list[list[Op]], order: dict[str, list[tuple[int, int]]]
+              ) -> tuple[list[int], list[int], list[int]]:
+    """List scheduling of `program`'s output: (first op index of each tile, start and
+    finish of every op by its index). Ops are numbered tile by tile; each op's
+    dependencies are resolved to those numbers once (tiles sharing one op list share
+    its name index)."""
+    base, total = [], 0
+    for ops in tiles:
+        base.append(total)
+        total += len(ops)
+    index: dict[int, dict[str, int]] = {}
+    for ops in tiles:
+        if id(ops) not in index:
+            index[id(ops)] = _index(ops)
+    start, finish = [0] * total, [-1] * total
+    queues = []
+    for u, seq in order.items():
+        q = []
+        for t, i in seq:
+            op = tiles[t][i]
+            deps = tuple(base[t - back] + index[id(tiles[t - back])][dep]
+                         for dep, back in op.deps if t - back >= 0)
+            q.append((base[t] + i, op.cycles, deps))
+        queues.append(q)
+    ptr = [0] * len(queues)
+    free = [0] * len(queues)
+    remaining = total
     while remaining:
         progressed = False
-        for u, seq in order.items():
-            while ptr[u] < len(seq):
-                t, i = seq[ptr[u]]
-                op = tiles[t][i]
-                ready = free[u]
-                blocked = False
-                for dep, back in op.deps:
-                    if t - back < 0:
-                        continue
-                    key = (t - back, names[t - back][dep])
-                    if key not in done:
-                        blocked = True
+        for u, q in enumerate(queues):
+            p, ready0, n = ptr[u], free[u], len(q)
+            while p < n:
+                g, cycles, deps = q[p]
+                ready = ready0
+                for d in deps:
+                    f = finish[d]
+                    if f < 0:
                         break
-                    ready = max(ready, done[key][1])
-                if blocked:
-                    break
-                done[(t, i)] = (ready, ready + op.cycles)
-                free[u] = ready + op.cycles
-                ptr[u] += 1
-                remaining -= 1
+                    if f > ready:
+                        ready = f
+                else:
+                    start[g] = ready
+                    ready0 = finish[g] = ready + cycles
+                    p += 1
+                    continue
+                break
+            if p != ptr[u]:
+                remaining -= p - ptr[u]
+                ptr[u], free[u] = p, ready0
                 progressed = True
         if not progressed:
             raise RuntimeError("the program orders deadlock against the dependencies")
-    span = max(f for _, f in done.values())
-    return span, {(t, tiles[t][i].name): v for (t, i), v in done.items()}
+    return base, start, finish
+
+
+def run_events(tile_ops: TileOps, n: int) -> tuple[int, dict]:
+    """(makespan, {(tile, op name): (start, finish)}) by exact list scheduling."""
+    tiles, order = program(tile_ops, n)
+    base, start, finish = _schedule(tiles, order)
+    return max(finish), {(t, op.name): (start[base[t] + i], finish[base[t] + i])
+                         for t, ops in enumerate(tiles) for i, op in enumerate(ops)}
 
 
 def run_cycles(tile_ops: TileOps, n: int) -> tuple[int, dict[str, np.ndarray]]:
@@ -142,7 +168,8 @@ def makespan(segment_ops: Callable[[int, int, int], list[Op]], n: int, j: int,
 
     def exact(nn, jj):
         steps = jj * period
-        return run_events(lambda t: segment_ops(t // steps, t % steps, steps), nn * steps)[0]
+        return max(_schedule(*program(lambda t: segment_ops(t // steps, t % steps, steps),
+                                      nn * steps))[2])
 
     if n * j * period <= exact_limit or (n <= n0 + 1 and j <= j0 + 1):
         return exact(n, j)

@@ -80,13 +80,18 @@ def _linear_cascade(tokens: int, d: int, h: int, e: int, ff: int):
 
 
 @lru_cache(maxsize=None)
+def _linear_chunk(model: str, chunk: int, design: str):
+    """One chunk of linear layers: the same for every sequence length past LINEAR_CHUNK."""
+    spec = MODELS[model]
+    casc = _linear_cascade(chunk, spec["d"], spec["heads"], spec["e"], spec["ff"])
+    return sim.simulate(casc, ARCH[LINEAR_ON[design]])
+
+
 def _linear(model: str, seq: int, design: str) -> dict:
     """QKV/out projections and FFN of one layer for BATCH x seq tokens on `design`."""
-    spec = MODELS[model]
     tokens = BATCH * seq
     chunk = min(tokens, LINEAR_CHUNK)
-    casc = _linear_cascade(chunk, spec["d"], spec["heads"], spec["e"], spec["ff"])
-    r = sim.simulate(casc, ARCH[LINEAR_ON[design]])
+    r = _linear_chunk(model, chunk, design)
     k = tokens // chunk
     energy = {c: j * k for c, j in r.energy_breakdown_j.items()}
     return {"cycles": r.cycles * k, "seconds": r.seconds * k,

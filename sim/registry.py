@@ -9,7 +9,7 @@
   Einsums (FuseMax's and FLAT's bindings of attention) as one pipelined step.
 
 Each engine registers itself where it is defined; the registries import the core ones
-(CORE_ENGINES) on their first lookup, and plug-in packages add modules to the
+(CORE_*) on their first lookup, and plug-in packages add modules to the
 `accelsim.engines` entry points.
 """
 
@@ -38,15 +38,22 @@ class UnitEngine:
     reads: tuple[str, ...] | None = None
 
 
-# The core engines, imported on the first lookup of any of these registries (not at
-# `import sim`, so the CLI starts without numpy, pydantic, arch or mapper).
-CORE_ENGINES = ("sim.gemm_engine", "sim.vector_engine", "sim.bitserial_engine", "sim.roofline",
-                "sim.fused", "sim.pim.run")
+# The core engines by the name each registers, imported on the first lookup of that
+# name (not at `import sim`, so the CLI starts without numpy, pydantic, arch or mapper;
+# nor all at once, so a run imports only the engines its architecture uses).
+# tests/test_registry.py checks these lists against what the modules register.
+CORE_UNIT_ENGINES = {"array2d": "sim.gemm_engine", "array1d": "sim.vector_engine",
+                     "bitserial_array": "sim.bitserial_engine"}
+CORE_CASCADE_ENGINES = {"roofline_device": "sim.roofline", "pim_dram": "sim.pim.run"}
+CORE_GROUP_STRATEGIES = {name: "sim.fused" for name in ("fusemax", "fusemax-cascade",
+                                                        "fusemax-architecture", "flat",
+                                                        "softmax-rows")}
 UNIT_ENGINES: Registry[UnitEngine] = Registry("unit engine for component class", "engines",
-                                              CORE_ENGINES)
+                                              CORE_UNIT_ENGINES)
 CASCADE_ENGINES: Registry[Callable] = Registry("cascade engine for component class", "engines",
-                                               CORE_ENGINES)
-GROUP_STRATEGIES: Registry[Callable] = Registry("fused-group strategy", "engines", CORE_ENGINES)
+                                               CORE_CASCADE_ENGINES)
+GROUP_STRATEGIES: Registry[Callable] = Registry("fused-group strategy", "engines",
+                                                CORE_GROUP_STRATEGIES)
 
 
 def unit_engine(component_class: str, compulsory_dram_bytes: Callable | None = None,

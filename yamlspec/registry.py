@@ -19,7 +19,8 @@ self-registering implementations and Accelergy's estimator plug-ins.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from functools import lru_cache
 from importlib import import_module, metadata
 from typing import Generic, TypeVar
 
@@ -28,29 +29,46 @@ from yamlspec.errors import SpecError
 T = TypeVar("T")
 
 
+@lru_cache(maxsize=1)
+def _entry_points() -> metadata.EntryPoints:
+    """Every installed entry point, read once per process (a scan of all packages)."""
+    return metadata.entry_points()
+
+
 class Registry(Generic[T]):
     """Name -> implementation for one extension point (`kind` names it in errors); the
     modules in entry-point group ``accelsim.<group>`` are imported on first lookup."""
 
-    def __init__(self, kind: str, group: str, core: tuple[str, ...] = ()):
+    def __init__(self, kind: str, group: str, core: tuple[str, ...] | Mapping[str, str] = ()):
         self.kind = kind
         self.group = f"accelsim.{group}"
-        self.core = core  # the package's own modules with entries, imported on first lookup
+        # the package's own modules with entries, imported on first lookup; as a mapping
+        # (every core name -> its module) only the module of the name looked up
+        self.core = core
         self._items: dict[str, T] = {}
         self._loaded = False
         self._core_loaded = False
 
     def load_plugins(self, name: str | None = None) -> None:
-        """Import the modules that register entries here: first the entry point called
-        `name` (commands and experiments are named as they register), then, if that
-        did not register it, all of them (once)."""
-        if not self._core_loaded:
-            for module in self.core:  # a failing import raises at every lookup, not once
+        """Import the modules that register entries here: the core module of `name`
+        (or all core modules), then the entry point called `name` (commands and
+        experiments are named as they register), then, if that did not register it,
+        all of them (once)."""
+        if name is not None and name in self._items:
+            return
+        by_name = isinstance(self.core, Mapping)
+        if by_name and name in self.core:
+            import_module(self.core[name])
+            if name in self._items:
+                return
+        if not self._core_loaded and (name is None or not by_name):
+            # a failing import raises at every lookup, not once
+            for module in (self.core.values() if by_name else self.core):
                 import_module(module)
             self._core_loaded = True
         if self._loaded or (name is not None and name in self._items):
             return
-        eps = metadata.entry_points(group=self.group)
+        eps = _entry_points().select(group=self.group)
         if name is not None:
             for ep in eps.select(name=name):
                 import_module(ep.module)

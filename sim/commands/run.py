@@ -138,21 +138,25 @@ def _arch_label(architecture) -> str:
 def _summary(result, wall: float, arch_label: str | None = None):
     from sim.units import fmt, prefix_for, sig
 
-    d = result.to_dict()
-    console.print(f"[bold]{d['workload']}[/] on [bold]{arch_label or d['arch']}[/]  "
+    # the figures the summary shows, each computed once (to_dict would build every
+    # Einsum's mapping too)
+    d = {"cycles": result.cycles, "seconds": result.seconds, "energy_j": result.energy_j,
+         "energy_breakdown": result.energy_breakdown_j, "area_breakdown": result.area_breakdown_mm2,
+         "dram_bytes": result.dram_bytes}
+    console.print(f"[bold]{result.workload}[/] on [bold]{arch_label or result.arch}[/]  "
                   f"(simulated in {wall:.2f} s)", highlight=False)
     totals = Table(show_header=False, box=None)
-    clock = d["meta"].get("clock", "")
+    clock = result.meta.get("clock", "")
     totals.add_row("cycles", f"{d['cycles']:,} at {result.clock_ghz:g} GHz"
                    + (f" ({clock})" if clock else ""))
     totals.add_row("time", fmt(d["seconds"], "s"))
     totals.add_row("energy", fmt(d["energy_j"], "J"))
-    totals.add_row("area", f"{sig(d['area_mm2'])} mm²" if d["area_breakdown"]
+    totals.add_row("area", f"{sig(result.area_mm2)} mm²" if d["area_breakdown"]
                    else "n/a (no area model for this device)")
-    totals.add_row("MACs", f"{d['macs']:,}")
+    totals.add_row("MACs", f"{result.macs:,}")
     totals.add_row("DRAM traffic", f"{fmt(d['dram_bytes'], 'B')} "
-                   f"(compulsory {fmt(d['compulsory_dram_bytes'], 'B')})")
-    for unit, u in d["utilization"].items():
+                   f"(compulsory {fmt(result.compulsory_dram_bytes, 'B')})")
+    for unit, u in result.utilization.items():
         totals.add_row(f"utilization {unit}", f"{u:.1%}")
     console.print(totals)
     by: dict[tuple[str, str], list] = {}  # (op, unit) -> [n, cycles, stall, macs, J]; no pandas

@@ -16,6 +16,7 @@ machine compare. On a shared machine quote the ratios, and repeat.
 from __future__ import annotations
 
 import argparse
+import resource
 import statistics
 import subprocess
 import sys
@@ -35,15 +36,19 @@ BIG_GEMM = ["gemm", "--m", "512", "--k", "768", "--n", "3072", "--array", "256x2
             "--timing", "scalesim"]
 
 
-def process_seconds(args: list[str], repeat: int) -> float:
-    """Median wall seconds of `python -m sim.cli ARGS` as a whole process."""
-    times = []
+def process_seconds(args: list[str], repeat: int) -> tuple[float, float]:
+    """Median wall and CPU (user + system) seconds of `python -m sim.cli ARGS` as a
+    whole process. On a shared machine the CPU seconds move less than the wall."""
+    walls, cpus = [], []
     for _ in range(repeat):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         subprocess.run([sys.executable, "-m", "sim.cli", *args], cwd=REPO, check=True,
                        capture_output=True)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        walls.append(time.perf_counter() - start)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return statistics.median(walls), statistics.median(cpus)
 
 
 def gpt2_in_process() -> float:
@@ -115,18 +120,27 @@ def main(argv=None):
         rows.append((name, value, unit, rate))
         print(f"  measured {name}: {value:,.3f} {unit}", file=sys.stderr, flush=True)
 
-    add("sim --help (process)", process_seconds(["--help"], 5), "s")
-    add("sim gemm 512x768x3072 --timing scalesim (process)", process_seconds(BIG_GEMM, 5), "s")
-    add("sim run workloads/gpt2.yaml (process)",
-        process_seconds(["run", "workloads/gpt2.yaml"], 3), "s")
+    def add_process(name, args, repeat):
+        wall, cpu = process_seconds(args, repeat)
+        add(f"{name} (process, wall)", wall, "s")
+        add(f"{name} (process, CPU)", cpu, "s")
+        return wall, cpu
+
+    add_process("sim --help", ["--help"], 5)
+    add_process("sim gemm 512x768x3072 --timing scalesim", BIG_GEMM, 5)
+    add_process("sim run workloads/gpt2.yaml", ["run", "workloads/gpt2.yaml"], 3)
     add("simulate GPT-2 prefill (in process, mapper cold)", gpt2_in_process(), "s")
     if not args.skip_experiments:
+        total = [0.0, 0.0]
         with tempfile.TemporaryDirectory() as tmp:
             for name in EXPERIMENTS:
                 extra = ["--quick"] if args.quick else []
-                add(f"sim experiment {name}{' --quick' if args.quick else ''} (process)",
-                    process_seconds(["experiment", name, *extra, "--out", f"{tmp}/{name}"], 1),
-                    "s")
+                wall, cpu = add_process(f"sim experiment {name}{' --quick' if args.quick else ''}",
+                                        ["experiment", name, *extra, "--out", f"{tmp}/{name}"], 1)
+                total[0] += wall
+                total[1] += cpu
+        add("all three experiments (wall)", total[0], "s")
+        add("all three experiments (CPU)", total[1], "s")
     rate, points = sweep_points_per_second(args.jobs, args.quick)
     add(f"sweep gpt2_dse, {points} points, {args.jobs} workers", rate, "points/s", True)
     add("mapper, GPT-2 contractions", mappings_per_second(), "mappings/s", True)

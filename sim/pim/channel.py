@@ -193,15 +193,3 @@ class ChannelState:
         self.t_last_act, self.t_col, self.t_mac = t_cmd + t_last_act, t_cmd + t_col, t_cmd + t_mac
         self.bus_free, self.t_wr_end, self.gb_ready = t_cmd + bus_free, t_cmd + t_wr_end, t_cmd + gb_ready
         self.t_cmd, self.refs = t_cmd, refs
-
-    def shift(self, delta: int) -> None:
-        """Move every timestamp `delta` cycles later (the rules are translation invariant)."""
-        for b in self.banks:
-            b.t_act += delta
-            b.t_pre += delta
-            b.t_ref_end += delta
-            b.t_rd += delta
-            b.t_wr_end += delta
-        self.acts = [a + delta for a in self.acts]
-        for name in ("t_cmd", "t_last_act", "t_col", "t_mac", "bus_free", "t_wr_end", "gb_ready"):
-            setattr(self, name, getattr(self, name) + delta)

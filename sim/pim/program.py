@@ -68,13 +68,6 @@ class ChannelRun:
     idle_refreshes: int = 0  # refreshes done while idle before this program (not timed)
     open_ticks: int = 0      # cycles with a row open in some bank (active standby)
 
-    def add_scaled(self, counts: Counter, breakdown: Counter, k: int, open_ticks: int = 0) -> None:
-        for key, v in counts.items():
-            self.counts[key] += v * k
-        for key, v in breakdown.items():
-            self.breakdown[key] += v * k
-        self.open_ticks += open_ticks * k
-
 
 def end_cycle(state: ChannelState) -> int:
     """The program is done when its last command is issued and the data bus is quiet."""

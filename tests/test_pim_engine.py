@@ -99,6 +99,30 @@ def test_fast_path_with_carried_state_equals_per_command_engine(t, progs, repeat
         now += ref.cycles
 
 
+def test_fast_path_does_not_replay_one_refresh_where_several_are_owed():
+    """A row after a long global-buffer write meets the same clipped state whether one
+    refresh or several are owed; the remembered one-refresh row must not be replayed
+    for the second."""
+    from sim.pim.channel import ChannelState
+    from sim.pim.fastpath import run_ops
+    from sim.pim.program import ChannelRun, Issuer
+
+    tc = TimingNs(**BASE).cycles()
+    step = max(tc.CMD, tc.BURST)
+    fast_state, ref_state = ChannelState(tc), ChannelState(tc)
+    for owed in (0.5, 3.5):  # REFI periods past the due time when the row is checked
+        now = fast_state.t_cmd + tc.CMD if fast_state.t_cmd > 0 else 0
+        bursts = int(((fast_state.refs + 1 + owed) * tc.REFI - now) // step)
+        prog = [RowOp(0, ((4, True),)), GbWrite(bursts), RowOp(1, ((4, True),))]
+        fast, ref = ChannelRun(), ChannelRun()
+        run_ops(Issuer(fast_state, fast, floor=now), prog)
+        _per_command(ref_state, ref, prog, now)
+        assert ref.counts["REFAB"] == (1 if owed < 1 else 4)
+        assert (fast.cycles, fast.counts, fast.breakdown) == (ref.cycles, ref.counts, ref.breakdown)
+        assert (fast_state.signature(), fast_state.t_cmd, fast_state.refs) \
+            == (ref_state.signature(), ref_state.t_cmd, ref_state.refs)
+
+
 def test_fast_path_does_not_replay_a_row_that_refreshed():
     # hypothesis find: with tRFC (+ CL + BURST) spanning the whole constraint window, the
     # row that refreshes before its ACTAB ends in the same clipped signature as a plain

@@ -41,7 +41,7 @@ class UnitEngine:
 # The core engines by the name each registers, imported on the first lookup of that
 # name (not at `import sim`, so the CLI starts without numpy, pydantic, arch or mapper;
 # nor all at once, so a run imports only the engines its architecture uses).
-# tests/test_registry.py checks these lists against what the modules register.
+# tests/test_engine_registry.py checks these maps against what the modules register.
 CORE_UNIT_ENGINES = {"array2d": "sim.gemm_engine", "array1d": "sim.vector_engine",
                      "bitserial_array": "sim.bitserial_engine"}
 CORE_CASCADE_ENGINES = {"roofline_device": "sim.roofline", "pim_dram": "sim.pim.run"}

@@ -39,12 +39,12 @@ class Registry(Generic[T]):
     """Name -> implementation for one extension point (`kind` names it in errors); the
     modules in entry-point group ``accelsim.<group>`` are imported on first lookup."""
 
-    def __init__(self, kind: str, group: str, core: tuple[str, ...] | Mapping[str, str] = ()):
+    def __init__(self, kind: str, group: str, core: Mapping[str, str] | None = None):
         self.kind = kind
         self.group = f"accelsim.{group}"
-        # the package's own modules with entries, imported on first lookup; as a mapping
-        # (every core name -> its module) only the module of the name looked up
-        self.core = core
+        # the package's own entries: every core name -> the module registering it,
+        # imported on the first lookup of that name (all of them for a listing)
+        self.core = core or {}
         self._items: dict[str, T] = {}
         self._loaded = False
         self._core_loaded = False
@@ -56,14 +56,13 @@ class Registry(Generic[T]):
         all of them (once)."""
         if name is not None and name in self._items:
             return
-        by_name = isinstance(self.core, Mapping)
-        if by_name and name in self.core:
+        # a failing import raises at every lookup, not once
+        if name in self.core:
             import_module(self.core[name])
             if name in self._items:
                 return
-        if not self._core_loaded and (name is None or not by_name):
-            # a failing import raises at every lookup, not once
-            for module in (self.core.values() if by_name else self.core):
+        if name is None and not self._core_loaded:
+            for module in self.core.values():
                 import_module(module)
             self._core_loaded = True
         if self._loaded or (name is not None and name in self._items):

@@ -39,17 +39,23 @@ def check_fits(einsum: Einsum, arch: Architecture, m: GemmMapping, p: GemmProble
             f"{need:,} bytes double-buffered, but '{arch.buffer.name}' of architecture "
             f"'{arch.name}' holds {arch.buffer.capacity_bytes:,} bytes; use smaller tiles",
             file, where)
+    pe = arch.array2d
+    if m.array and (m.array[0] > pe.rows or m.array[1] > pe.cols):
+        raise SpecError(f"the mapping of Einsum '{einsum.name}' runs its folds on a "
+                        f"{m.array[0]}x{m.array[1]} sub-array, but array '{pe.name}' of "
+                        f"architecture '{arch.name}' is {pe.rows}x{pe.cols}; give at most its "
+                        f"rows and columns", file, where)
     if m.dataflow not in arch.array2d.dataflows:
         raise SpecError(f"array '{arch.array2d.name}' does not support dataflow "
                         f"'{m.dataflow}' (it has {arch.array2d.dataflows})", file, where)
 
 
-@unit_engine("array2d", bounded=True, reads=("array2d", "buffer", "dram"))
+@unit_engine("array2d", bounded=True, reads=("array2d", "buffer", "dram"), subarrays=True)
 def run_gemm(einsum: Einsum, arch: Architecture, m: GemmMapping) -> EinsumResult:
     p = GemmProblem.of(einsum)
     check_fits(einsum, arch, m, p)
     pe, glb = arch.array2d, arch.buffer
-    R, C = pe.rows, pe.cols
+    R, C = m.array or (pe.rows, pe.cols)  # a sub-array runs as an array of its size
     temporal, rdim, cdim = m.dims
     feed = FEED_OPERANDS[(m.dataflow, m.rows)]
     feed_bits = (p.bit(feed[0]), p.bit(feed[1]))

@@ -8,6 +8,7 @@ the unit engine registered for its unit's component class, one after another.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -76,7 +77,10 @@ def best_mapping(einsum: Einsum, arch: Architecture, objective: str,
                  keep: int = 3, search: "mapper.SearchOptions | None" = None) -> Search:
     """Simulate the mapper's candidates in order of their lower bound until the best
     exact key is at most the next bound (no later candidate can beat it): the best of
-    the map space searched. For an engine the bounds do not hold for, the best `keep`."""
+    the map space searched. For an engine the bounds do not hold for, the best `keep`.
+    A contraction's map space holds the sub-arrays of mapper.gemm.subarrays when the
+    engine runs them: each joins the bound order at a bound on all its mappings
+    (subarray_bound) and is searched only if that comes up."""
     options = search or mapper.SearchOptions()
     mapper.check_format(einsum, arch)  # before the cache: its key holds widths, not formats
     unit = arch.array2d if einsum.is_contraction else arch.array1d
@@ -95,19 +99,42 @@ def best_mapping(einsum: Einsum, arch: Architecture, objective: str,
         return found
     rank = OBJECTIVE_KEYS[objective]
     bounded = engine.bounded
-    ranked = mapper.ranked(einsum, arch, objective, options)
-    best, tried, stop = None, [], None
-    for bound, m in ranked:
+    whole = mapper.ranked(einsum, arch, objective, options)
+    heap = [(next_bound, 0, space, item) for next_bound, space, item in _first(whole)]
+    if bounded and engine.subarrays and einsum.is_contraction:
+        # each sub-array's space joins at a bound on all its mappings, searched if reached
+        for i, array in enumerate(mapper.gemm.subarrays(arch), 1):
+            cheap = mapper.OBJECTIVE_BOUNDS[objective](
+                *mapper.gemm.subarray_bound(einsum, arch, array))
+            heap.append((tuple(float(v) for v in cheap), i, array, None))
+    heapq.heapify(heap)
+    best, tried, stop, scored = None, [], None, whole.scored
+    while heap:
+        bound, i, space, item = heapq.heappop(heap)
         if best is not None and (rank(best) <= bound if bounded else len(tried) >= keep):
             stop = bound if bounded else None
             break
-        result = simulate_einsum(einsum, arch, m)
-        tried.append((bound, result))
-        if best is None or rank(result) < rank(best):
-            best = result
-    found = Search(best, ranked.scored, tuple(tried), stop, bounded)
+        if item is None:  # a sub-array's space: search it
+            space = mapper.ranked(einsum, arch, objective, options, space)
+            scored += space.scored
+        else:
+            result = simulate_einsum(einsum, arch, item)
+            tried.append((bound, result))
+            if best is None or rank(result) < rank(best):
+                best = result
+        for next_bound, space, item in _first(space):
+            heapq.heappush(heap, (next_bound, i, space, item))
+    found = Search(best, scored, tuple(tried), stop, bounded)
     mapper.CACHE.put(cache_key, found)
     return found
+
+
+def _first(space):
+    """[(bound, rest of the space, mapping)] of the space's next candidate; [] if none."""
+    space = iter(space)
+    for bound, m in space:
+        return [(bound, space, m)]
+    return []
 
 
 def _leaking(found: Search, arch: Architecture) -> Search:

@@ -75,13 +75,17 @@ def check_gemm_bounds(examples):
         p = mapper.GemmProblem.of(e)
         df, rows = data.draw(st.sampled_from(sorted(DATAFLOW_DIMS)))
         tiles = tuple((g, data.draw(st.integers(1, p.size(g)))) for g in ("B", "M", "N", "K"))
-        m = GemmMapping(df, rows, tiles, ("B", *data.draw(st.permutations(["M", "N", "K"]))))
+        sub = data.draw(st.sampled_from([None] + mgemm.subarrays(a)))
+        m = GemmMapping(df, rows, tiles, ("B", *data.draw(st.permutations(["M", "N", "K"]))), sub)
         try:
             exact = simulate_einsum(e, a, m)
         except SpecError:  # tiles that do not fit
             return
         cycles, energy = mgemm.bounds_of(e, a, m)
         assert cycles <= exact.cycles and energy <= exact.energy_j
+        if sub:  # the bound on every mapping of the sub-array, without scoring one
+            cycles, energy = mgemm.subarray_bound(e, a, sub)
+            assert cycles <= exact.cycles and energy <= exact.energy_j
     run()
 
 
@@ -213,8 +217,53 @@ def check_fixed_mappings(examples):
     run()
 
 
+def check_more_pes(examples):
+    """Doubling the array's rows, columns or both (once or twice) never gives a worse
+    best latency, Einsum by Einsum: the larger array's map space holds the smaller's
+    as a sub-array (mapper.gemm.subarrays), timed as an array of that size."""
+    @settings(max_examples=examples, **SETTINGS)
+    @given(machines(), workloads_(), st.sampled_from([(2, 1), (1, 2), (2, 2), (4, 1), (4, 4)]))
+    def run(changes, cascade, factors):
+        small = build(changes)
+        big = build({**changes, "PE2D.rows": changes["PE2D.rows"] * factors[0],
+                     "PE2D.cols": changes["PE2D.cols"] * factors[1]})
+        try:
+            before = simulate(cascade, small)
+        except SpecError:  # nothing fits the buffer
+            return
+        after = simulate(cascade, big)
+        for x, y in zip(before.einsums, after.einsums):
+            assert y.cycles <= x.cycles, (factors, x.name, x.mapping, y.mapping)
+    run()
+
+
 def test_more_hardware_never_slower():
     check_more_hardware(40)
+
+
+def test_more_pes_never_slower():
+    check_more_pes(40)
+
+
+def test_a_subarray_runs_as_an_array_of_its_size():
+    """A mapping on an r x c sub-array of a larger array costs what the same mapping
+    costs on an r x c array (cycles, MACs, traffic; the leak differs), and the whole
+    array named as a sub-array is the whole array."""
+    builder = CascadeBuilder("g", {"b": 2, "m": 40, "k": 56, "n": 24})
+    builder.add("C[b,m,n] = A[b,m,k] * W[b,k,n]")
+    e = builder.build().einsums[0]
+    big, small = build({"PE2D.rows": 16, "PE2D.cols": 16}), build({"PE2D.rows": 8, "PE2D.cols": 4})
+    for dataflow, rows in DATAFLOW_DIMS:
+        tiles = (("B", 1), ("M", 24), ("N", 24), ("K", 32))
+        on_big = simulate_einsum(e, big, GemmMapping(dataflow, rows, tiles, tuple("BMNK"), (8, 4)))
+        alone = simulate_einsum(e, small, GemmMapping(dataflow, rows, tiles, tuple("BMNK")))
+        assert (on_big.cycles, on_big.macs, on_big.glb_read_bytes, on_big.dram_read_bytes) == \
+            (alone.cycles, alone.macs, alone.glb_read_bytes, alone.dram_read_bytes)
+        whole = simulate_einsum(e, big, GemmMapping(dataflow, rows, tiles, tuple("BMNK")))
+        named = simulate_einsum(e, big, GemmMapping(dataflow, rows, tiles, tuple("BMNK"), (16, 16)))
+        assert (whole.cycles, whole.energy_pj) == (named.cycles, named.energy_pj)
+    with pytest.raises(SpecError, match="sub-array"):
+        simulate_einsum(e, small, GemmMapping("os", "M", tiles, tuple("BMNK"), (16, 4)))
 
 
 def test_each_objective_is_best_on_itself():
@@ -228,6 +277,7 @@ def test_fixed_mappings_never_beat_the_search():
 @pytest.mark.slow
 def test_search_invariants_many():
     check_more_hardware(400)
+    check_more_pes(400)
     check_objectives(200)
     check_fixed_mappings(200)
 
@@ -302,3 +352,13 @@ def test_the_largest_chunk_that_fits_is_in_the_vector_space(seq):
         fixed = simulate_einsum(e, a, VectorMapping(largest))
         assert r.cycles <= fixed.cycles, (e.name, r.mapping, largest)
         assert math.isfinite(r.energy_j)
+
+
+def test_subarray_mapping_round_trips_and_bad_values_name_the_key():
+    m = GemmMapping("ws", "K", (("B", 1), ("M", 8), ("N", 8), ("K", 8)), tuple("BMNK"), (4, 2))
+    assert mapper.mapping_from_dict(m.to_dict()) == m
+    assert "on 4x2" in m.describe()
+    bad = {**m.to_dict(), "array": [4, 0]}
+    with pytest.raises(SpecError, match="array must be") as info:
+        mapper.mapping_from_dict(bad, "m.yaml", "mappings.C")
+    assert info.value.path == "mappings.C.array"

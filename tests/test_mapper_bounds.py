@@ -12,6 +12,9 @@
 Default runs: about 300 examples in all; `pytest -m slow`: over 2,000.
 """
 
+import itertools
+
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -24,7 +27,7 @@ from mapper import vector as mvector
 from mapper.mapping import DATAFLOW_DIMS, GemmMapping, VectorMapping
 from sim import simulate, simulate_einsum
 from sim.pipeline import run_pipeline
-from sim.simulate import OBJECTIVE_KEYS, best_mapping
+from sim.simulate import OBJECTIVE_KEYS, _hull_of, best_mapping, least_product, lower_hull
 from workloads import CascadeBuilder
 from yamlspec import SpecError
 
@@ -362,3 +365,75 @@ def test_subarray_mapping_round_trips_and_bad_values_name_the_key():
     with pytest.raises(SpecError, match="array must be") as info:
         mapper.mapping_from_dict(bad, "m.yaml", "mappings.C")
     assert info.value.path == "mappings.C.array"
+
+
+# --- cascade EDP: exact over every combination -------------------------------------------
+
+@st.composite
+def tiny_cascades(draw):
+    ranks = {r: draw(st.integers(1, hi)) for r, hi in (("b", 2), ("m", 4), ("k", 4), ("n", 4))}
+    builder = CascadeBuilder("w", ranks)
+    builder.add("C[b,m,n] = A[b,m,k] * W[b,k,n]")
+    builder.add(draw(st.sampled_from(["S[b,m,n] = exp(C[b,m,n])", "S[b,m] = C[b,m,n]"])))
+    return builder.build()
+
+
+def every_point(e, a):
+    """(cycles, joules) of every mapping in one Einsum's map space (sub-arrays too)."""
+    arrays = [None] + (mgemm.subarrays(a) if e.is_contraction else [])
+    maps = {m for array in arrays for _, m in mapper.ranked(e, a, "latency", None, array)}
+    results = [simulate_einsum(e, a, m) for m in maps]
+    return [r.cycles for r in results], [r.energy_j for r in results]
+
+
+def check_cascade_edp(examples):
+    """End to end on tiny cascades: `--objective edp` gives the least product over every
+    combination of every mapping of each Einsum, simulated."""
+    @settings(max_examples=examples, **SETTINGS)
+    @given(tiny_cascades(), st.sampled_from([2, 4]), st.sampled_from([1, 2]),
+           st.sampled_from([1, 4, 64]))
+    def run(cascade, rows, cols, port):
+        a = build({"PE2D.rows": rows, "PE2D.cols": cols, "GLB.read_bytes_per_cycle": port,
+                   "VEC.lanes": 4})
+        (c0, e0), (c1, e1) = (every_point(e, a) for e in cascade.einsums)
+        brute = float(np.min(np.add.outer(c0, c1) * np.add.outer(e0, e1)))
+        found = simulate(cascade, a, objective="edp")
+        assert found.cycles * found.energy_j == pytest.approx(brute, rel=1e-12)
+        for e, (c, j) in zip(cascade.einsums, ((c0, e0), (c1, e1))):  # each hull, exact
+            hull = [v for r in lower_hull(e, a) for v in (r.cycles, r.energy_j)]
+            every = [v for r in _hull_of([Point(*p) for p in zip(c, j)])
+                     for v in (r.cycles, r.energy_j)]
+            assert hull == pytest.approx(every, rel=1e-12)
+    run()
+
+
+class Point:
+    def __init__(self, cycles, energy_j):
+        self.cycles, self.energy_j = cycles, energy_j
+
+
+def check_least_product(examples):
+    """The hull sweep against every combination, on random point sets (2 to 4 Einsums,
+    up to 12 points each, used 1 to 3 times, with a fixed part)."""
+    points = st.lists(st.tuples(st.integers(1, 10**6), st.floats(1e-6, 1.0)), min_size=1,
+                      max_size=12)
+
+    @settings(max_examples=examples, **SETTINGS)
+    @given(st.lists(points, min_size=2, max_size=4), st.lists(st.integers(1, 3), min_size=4,
+           max_size=4), st.integers(0, 10**6), st.floats(0.0, 1.0))
+    def run(sets, uses, fixed_c, fixed_e):
+        hulls = {k: _hull_of([Point(*p) for p in s]) for k, s in enumerate(sets)}
+        n = dict(enumerate(uses))
+        choice = least_product(hulls, n, fixed_c, fixed_e)
+        ours = ((fixed_c + sum(n[k] * r.cycles for k, r in choice.items()))
+                * (fixed_e + sum(n[k] * r.energy_j for k, r in choice.items())))
+        brute = min((fixed_c + sum(n[k] * c for k, (c, _) in enumerate(combo)))
+                    * (fixed_e + sum(n[k] * e for k, (_, e) in enumerate(combo)))
+                    for combo in itertools.product(*sets))
+        assert ours == pytest.approx(brute, rel=1e-12)
+    run()
+
+
+def test_cascade_edp_equals_brute_force():
+    check_least_product(300)
+    check_cascade_edp(4)

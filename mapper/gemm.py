@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -44,11 +45,19 @@ class GemmProblem:
         bits = (("A", a.tensor.bits), ("W", w.tensor.bits), ("O", einsum.output.tensor.bits))
         return cls(tuple((g, shape[g]) for g in GROUPS), bits, a.tensor.format)
 
+    @cached_property
+    def _sizes(self) -> dict[str, int]:
+        return dict(self.shape)
+
+    @cached_property
+    def _bits(self) -> dict[str, int]:
+        return dict(self.bits)
+
     def size(self, group: str) -> int:
-        return dict(self.shape)[group]
+        return self._sizes[group]
 
     def bit(self, operand: str) -> int:
-        return dict(self.bits)[operand]
+        return self._bits[operand]
 
     def operand_bytes(self, operand: str) -> int:
         return math.ceil(math.prod(self.size(g) for g in OPERANDS[operand]) * self.bit(operand) / 8)
@@ -377,8 +386,9 @@ class _Scorer:
         for k in np.unique(which):
             dataflow, rows, prep = self.tilings[k][:3]
             sub = _take(prep, indices[which == k] - starts[k])
+            canonical = _canonical(sub["counts"])
             for o, order in enumerate(LOOP_ORDERS):
-                idx = np.flatnonzero(_canonical(o, sub["counts"]))
+                idx = np.flatnonzero(canonical[o])
                 if not idx.size:
                     continue
                 c, e = self._order_bounds(sub, order)
@@ -405,11 +415,12 @@ class _Scorer:
             return []
         fits, t, counts = prep["fits"], prep["t"], prep["counts"]
         key = OBJECTIVE_BOUNDS[self.objective]
+        canonical = _canonical(counts) if orders is None else None
         out = []
         for o, order in enumerate(LOOP_ORDERS):
             if orders is not None and order not in orders:
                 continue
-            keep_mask = _canonical(o, counts) if orders is None else np.ones(counts["K"].shape, bool)
+            keep_mask = canonical[o] if orders is None else np.ones(counts["K"].shape, bool)
             self.scored += keep_mask.size  # scored, though only one of equivalent orders is kept
             if not keep_mask.any():
                 continue
@@ -474,43 +485,43 @@ def subarrays(arch: Architecture) -> list[tuple[int, int]]:
                   key=lambda rc: -rc[0] * rc[1])
 
 
-def subarray_bound(einsum: Einsum, arch: Architecture, array: tuple[int, int]
-                   ) -> tuple[float, float]:
-    """Lower bounds (cycles, J) on every mapping on sub-array `array`, without scoring
-    one. Cycles: the folds' steps (for the dataflow allowed that needs the fewest) and
-    the compulsory DRAM traffic (each operand read, the output written once).
-    Energy: those MACs and bytes, the buffer's side of the DRAM traffic, the operands
-    the array reads (of the dataflows allowed, the fewest: a row operand is fed once
-    per column fold, so ceil(cols group / c) times at least), and leak over the cycles."""
+def subarray_bounds(einsum: Einsum, arch: Architecture) -> list[tuple[tuple[int, int], float, float]]:
+    """(sub-array, cycles, J) for each of subarrays(arch): lower bounds on every mapping
+    on that sub-array, without scoring one. Cycles: the folds' steps (for the dataflow
+    allowed that needs the fewest) and the compulsory DRAM traffic (each operand read,
+    the output written once). Energy: those MACs and bytes, the buffer's side of the
+    DRAM traffic, the operands the array reads (of the dataflows allowed, the fewest: a
+    row operand is fed once per column fold, so ceil(cols group / c) times at least),
+    and leak over the cycles."""
     p = GemmProblem.of(einsum)
-    r, c = array
     pe, glb, dram = arch.array2d, arch.buffer, arch.dram
     ab, wb, ob = (p.operand_bytes(op) for op in ("A", "W", "O"))
-    feed, out = [], math.prod(p.size(g) for g in OPERANDS["O"]) * p.bit("O") / 8
-    steps = []  # of each dataflow allowed
-    for (dataflow, rows), (temporal, rdim, cdim) in DATAFLOW_DIMS.items():
-        if dataflow not in pe.dataflows:
-            continue
-        f0, f1 = (math.prod(p.size(g) for g in OPERANDS[op]) * p.bit(op) / 8
-                  for op in FEED_OPERANDS[(dataflow, rows)])
-        across, down = -(-p.size(cdim) // c), -(-p.size(rdim) // r)
-        # B x down x across folds at least of the whole temporal group in all, each
-        # fold L steps and folds r steps apart at least (os: a fold's r results per
-        # column port; ws/is: r preload rows)
-        steps.append(p.size("B") * down * across * max(p.size(temporal), r))
-        if dataflow == "os":  # each operand once per fold across the other; results once
-            feed.append((f0 * across + f1 * down, out))
-        else:  # streamed once per column fold, stationary once; sums once per row fold
-            feed.append((f0 * across + f1, out * down))
-    cycles = max(min(steps), math.ceil((ab + wb + ob) / arch.dram_bytes_per_cycle))
-    read, write = min(feed, key=lambda rw: rw[0] * glb.energy_pj("read_byte")
-                      + rw[1] * glb.energy_pj("write_byte"))
-    energy = (p.macs * _price(pe, "mac", p.fmt) + (ab + wb) * dram.energy_pj("read_byte")
-              + ob * dram.energy_pj("write_byte")
-              + (read + ob) * glb.energy_pj("read_byte")
-              + (write + ab + wb) * glb.energy_pj("write_byte")
-              + leak_pj_per_cycle(arch) * cycles)
-    return float(cycles), energy * (1 - 1e-9) * 1e-12
+    dram_cycles = math.ceil((ab + wb + ob) / arch.dram_bytes_per_cycle)
+    exact = {op: math.prod(p.size(g) for g in OPERANDS[op]) * p.bit(op) / 8 for op in OPERANDS}
+    rd, wr = glb.energy_pj("read_byte"), glb.energy_pj("write_byte")
+    fixed = (p.macs * _price(pe, "mac", p.fmt) + (ab + wb) * dram.energy_pj("read_byte")
+             + ob * dram.energy_pj("write_byte") + ob * rd + (ab + wb) * wr)
+    leak = leak_pj_per_cycle(arch)
+    flows = [(dataflow, p.size("B"), p.size(temporal), p.size(rdim), p.size(cdim),
+              *(exact[op] for op in FEED_OPERANDS[(dataflow, rows)]))
+             for (dataflow, rows), (temporal, rdim, cdim) in DATAFLOW_DIMS.items()
+             if dataflow in pe.dataflows]
+    out = []
+    for r, c in subarrays(arch):
+        steps, feed = math.inf, math.inf
+        for dataflow, b, t, s_r, s_c, f0, f1 in flows:
+            across, down = -(-s_c // c), -(-s_r // r)
+            # B x down x across folds at least of the whole temporal group in all, each
+            # fold L steps and folds r steps apart at least (os: a fold's r results per
+            # column port; ws/is: r preload rows)
+            steps = min(steps, b * down * across * max(t, r))
+            if dataflow == "os":  # each operand once per fold across the other; results once
+                feed = min(feed, (f0 * across + f1 * down) * rd + exact["O"] * wr)
+            else:  # streamed once per column fold, stationary once; sums once per row fold
+                feed = min(feed, (f0 * across + f1) * rd + exact["O"] * down * wr)
+        cycles = max(steps, dram_cycles)
+        out.append(((r, c), float(cycles), (fixed + feed + leak * cycles) * (1 - 1e-9) * 1e-12))
+    return out
 
 
 def _price(component, action: str, fmt: str) -> float:
@@ -522,17 +533,21 @@ def _price(component, action: str, fmt: str) -> float:
         return 0.0
 
 
-def _canonical(o: int, counts) -> np.ndarray:
-    """Which candidates keep loop order `o`: an order whose loops of more than one tile
-    come in the same relative order as in an earlier order runs identically to it."""
-    order = LOOP_ORDERS[o]
-    keep = np.ones(next(iter(counts.values())).shape, dtype=bool)
-    for earlier in LOOP_ORDERS[:o]:
-        same = np.ones_like(keep)
-        for g, h in itertools.combinations(GROUPS, 2):
-            if (order.index(g) < order.index(h)) != (earlier.index(g) < earlier.index(h)):
-                same = same & ~((counts[g] > 1) & (counts[h] > 1))
-        keep &= ~same
+def _canonical(counts) -> np.ndarray:
+    """Which candidates keep each loop order (rows: LOOP_ORDERS): an order whose loops of
+    more than one tile come in the same relative order as in an earlier order runs
+    identically to it. An order's sequence of those loops is coded as one integer."""
+    multi = {g: counts[g] > 1 for g in GROUPS}
+    codes = []
+    for order in LOOP_ORDERS:
+        code = np.zeros(multi["K"].shape, dtype=np.int64)
+        for g in order:
+            code = np.where(multi[g], code * 5 + GROUPS.index(g) + 1, code)
+        codes.append(code)
+    keep = np.ones((len(LOOP_ORDERS), *multi["K"].shape), dtype=bool)
+    for o in range(1, len(LOOP_ORDERS)):
+        for earlier in range(o):
+            keep[o] &= codes[o] != codes[earlier]
     return keep
 
 

@@ -116,17 +116,18 @@ def dram_traffic(problem: GemmProblem, order, counts) -> dict[str, np.ndarray]:
 
 def search(einsum: Einsum, arch: Architecture, objective: str = "latency",
            keep: int = 3, options: SearchOptions | None = None,
-           array: tuple[int, int] | None = None) -> Ranked:
+           array: tuple[int, int] | None = None, flow: tuple[str, str] | None = None) -> Ranked:
     """Every mapping the method scores, ranked by a lower bound on the objective (the
     heuristic steers by the bound of its `keep` best); `array`: on that sub-array
-    (rows, cols), the search as for an array of its size."""
+    (rows, cols), the search as for an array of its size; `flow`: only that (dataflow,
+    rows group)."""
     options = options or SearchOptions()
     scorer = _Scorer(einsum, arch, objective, lazy=options.method in ("grid", "exhaustive"),
                      array=array)
     p, R, C = scorer.p, scorer.R, scorer.C
     spaces = []  # (dataflow, rows, align per group) of each allowed dataflow
     for (dataflow, rows), (temporal, rdim, cdim) in DATAFLOW_DIMS.items():
-        if dataflow in arch.array2d.dataflows:
+        if dataflow in arch.array2d.dataflows and flow in (None, (dataflow, rows)):
             spaces.append((dataflow, rows, {"B": 1, temporal: 1, rdim: R, cdim: C}))
     best: list[tuple[float, GemmMapping]] = []
     if options.method in ("grid", "heuristic"):
@@ -485,14 +486,23 @@ def subarrays(arch: Architecture) -> list[tuple[int, int]]:
                   key=lambda rc: -rc[0] * rc[1])
 
 
-def subarray_bounds(einsum: Einsum, arch: Architecture) -> list[tuple[tuple[int, int], float, float]]:
-    """(sub-array, cycles, J) for each of subarrays(arch): lower bounds on every mapping
-    on that sub-array, without scoring one. Cycles: the folds' steps (for the dataflow
-    allowed that needs the fewest) and the compulsory DRAM traffic (each operand read,
-    the output written once). Energy: those MACs and bytes, the buffer's side of the
-    DRAM traffic, the operands the array reads (of the dataflows allowed, the fewest: a
-    row operand is fed once per column fold, so ceil(cols group / c) times at least),
-    and leak over the cycles."""
+def subarray_bounds(einsum: Einsum, arch: Architecture
+                    ) -> list[tuple[tuple[int, int], tuple[str, str], float, float]]:
+    """(sub-array, (dataflow, rows group), cycles, J): lower bounds on every mapping of
+    that dataflow on that sub-array, without scoring one, for each pair worth a search.
+
+    A sub-array wider than needed is not: when a dataflow's column group (rows group)
+    is at most a smaller sub-array side, every fold fits that side with the same folds,
+    feeding and traffic, and fewer fill, drain and preload steps, so the smaller side's
+    mappings are at least as good on cycles and energy alike.
+
+    Cycles: B x ceil(rows group / r) x ceil(cols group / c) folds at least, of the whole
+    temporal group in all, each L steps and folds r steps apart at least (os: a fold's
+    r results per column port; ws/is: r preload rows); and the compulsory DRAM traffic
+    (each operand read, the output written once). Energy: the MACs, those DRAM bytes
+    and the buffer's side of them, the operands the array reads (a row operand is fed
+    once per column fold, so ceil(cols group / c) times at least) and leak over the
+    cycles."""
     p = GemmProblem.of(einsum)
     pe, glb, dram = arch.array2d, arch.buffer, arch.dram
     ab, wb, ob = (p.operand_bytes(op) for op in ("A", "W", "O"))
@@ -502,25 +512,28 @@ def subarray_bounds(einsum: Einsum, arch: Architecture) -> list[tuple[tuple[int,
     fixed = (p.macs * _price(pe, "mac", p.fmt) + (ab + wb) * dram.energy_pj("read_byte")
              + ob * dram.energy_pj("write_byte") + ob * rd + (ab + wb) * wr)
     leak = leak_pj_per_cycle(arch)
-    flows = [(dataflow, p.size("B"), p.size(temporal), p.size(rdim), p.size(cdim),
-              *(exact[op] for op in FEED_OPERANDS[(dataflow, rows)]))
-             for (dataflow, rows), (temporal, rdim, cdim) in DATAFLOW_DIMS.items()
-             if dataflow in pe.dataflows]
+    arrays = subarrays(arch)
+    sides = (sorted({r for r, _ in arrays} | {pe.rows}), sorted({c for _, c in arrays} | {pe.cols}))
     out = []
-    for r, c in subarrays(arch):
-        steps, feed = math.inf, math.inf
-        for dataflow, b, t, s_r, s_c, f0, f1 in flows:
+    for (dataflow, rows), (temporal, rdim, cdim) in DATAFLOW_DIMS.items():
+        if dataflow not in pe.dataflows:
+            continue
+        b, t, s_r, s_c = (p.size(g) for g in ("B", temporal, rdim, cdim))
+        f0, f1 = (exact[op] for op in FEED_OPERANDS[(dataflow, rows)])
+        # the narrowest side each group fits: wider ones are not worth a search
+        r_max = next((h for h in sides[0] if h >= s_r), pe.rows)
+        c_max = next((h for h in sides[1] if h >= s_c), pe.cols)
+        for r, c in arrays:
+            if r > r_max or c > c_max:
+                continue
             across, down = -(-s_c // c), -(-s_r // r)
-            # B x down x across folds at least of the whole temporal group in all, each
-            # fold L steps and folds r steps apart at least (os: a fold's r results per
-            # column port; ws/is: r preload rows)
-            steps = min(steps, b * down * across * max(t, r))
+            cycles = max(b * down * across * max(t, r), dram_cycles)
             if dataflow == "os":  # each operand once per fold across the other; results once
-                feed = min(feed, (f0 * across + f1 * down) * rd + exact["O"] * wr)
+                feed = (f0 * across + f1 * down) * rd + exact["O"] * wr
             else:  # streamed once per column fold, stationary once; sums once per row fold
-                feed = min(feed, (f0 * across + f1) * rd + exact["O"] * down * wr)
-        cycles = max(steps, dram_cycles)
-        out.append(((r, c), float(cycles), (fixed + feed + leak * cycles) * (1 - 1e-9) * 1e-12))
+                feed = (f0 * across + f1) * rd + exact["O"] * down * wr
+            out.append(((r, c), (dataflow, rows), float(cycles),
+                        (fixed + feed + leak * cycles) * (1 - 1e-9) * 1e-12))
     return out
 
 

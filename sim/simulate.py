@@ -79,8 +79,8 @@ def best_mapping(einsum: Einsum, arch: Architecture, objective: str,
     exact key is at most the next bound (no later candidate can beat it): the best of
     the map space searched. For an engine the bounds do not hold for, the best `keep`.
     A contraction's map space holds the sub-arrays of mapper.gemm.subarrays when the
-    engine runs them: each joins the bound order at a bound on all its mappings
-    (subarray_bounds) and is searched only if that comes up."""
+    engine runs them: each (with one dataflow) joins the bound order at a bound on all
+    its mappings (subarray_bounds) and is searched only if that comes up."""
     options = search or mapper.SearchOptions()
     mapper.check_format(einsum, arch)  # before the cache: its key holds widths, not formats
     unit = arch.array2d if einsum.is_contraction else arch.array1d
@@ -112,8 +112,8 @@ def _search(einsum, arch, engine, options, steer: str, rank, bound_key, keep: in
     heap = [(next_bound, 0, space, item) for next_bound, space, item in _first(whole)]
     if bounded and engine.subarrays and einsum.is_contraction:
         # each sub-array's space joins at a bound on all its mappings, searched if reached
-        for i, (array, *cheap) in enumerate(mapper.gemm.subarray_bounds(einsum, arch), 1):
-            heap.append((tuple(float(v) for v in bound_key(*cheap)), i, array, None))
+        for i, (array, flow, *cheap) in enumerate(mapper.gemm.subarray_bounds(einsum, arch), 1):
+            heap.append((tuple(float(v) for v in bound_key(*cheap)), i, (array, flow), None))
     heapq.heapify(heap)
     best, tried, stop, scored = None, [], None, whole.scored
     while heap:
@@ -121,8 +121,8 @@ def _search(einsum, arch, engine, options, steer: str, rank, bound_key, keep: in
         if best is not None and (rank(best) <= bound if bounded else len(tried) >= keep):
             stop = bound if bounded else None
             break
-        if item is None:  # a sub-array's space: search it
-            space = mapper.ranked(einsum, arch, steer, options, space).keyed(bound_key)
+        if item is None:  # a sub-array's space (one dataflow): search it
+            space = mapper.ranked(einsum, arch, steer, options, *space).keyed(bound_key)
             scored += space.scored
         else:
             result = simulate_einsum(einsum, arch, item)

@@ -108,9 +108,17 @@ def _search(einsum, arch, engine, options, steer: str, rank, bound_key, keep: in
     lower bounds on (cycles, J) (a lower bound on `rank` of every result above them);
     `steer`: the objective a heuristic search steers by."""
     bounded = engine.bounded
-    whole = mapper.ranked(einsum, arch, steer, options).keyed(bound_key)
+    subarrays = bounded and engine.subarrays and einsum.is_contraction
+    try:
+        whole = mapper.ranked(einsum, arch, steer, options).keyed(bound_key)
+    except SpecError as error:  # no tiling of the whole array fits: a sub-array's may
+        if not subarrays:
+            raise
+        whole, unfit = mapper.Ranked([], [], None, 0), error
+    else:
+        unfit = None
     heap = [(next_bound, 0, space, item) for next_bound, space, item in _first(whole)]
-    if bounded and engine.subarrays and einsum.is_contraction:
+    if subarrays:
         # each sub-array's space joins at a bound on all its mappings, searched if reached
         for i, (array, flow, *cheap) in enumerate(mapper.gemm.subarray_bounds(einsum, arch), 1):
             heap.append((tuple(float(v) for v in bound_key(*cheap)), i, (array, flow), None))
@@ -131,6 +139,8 @@ def _search(einsum, arch, engine, options, steer: str, rank, bound_key, keep: in
                 best = result
         for next_bound, space, item in _first(space):
             heapq.heappush(heap, (next_bound, i, space, item))
+    if best is None and unfit is not None:
+        raise unfit
     return Search(best, scored, tuple(tried), stop, bounded)
 
 

@@ -71,9 +71,9 @@ def tile_candidates(size: int, align: int, limit: int = MAX_CANDIDATES_PER_GROUP
                     splits: int = SPLITS) -> list[int]:
     """Divisors, multiples of the array dimension by powers of two, and the full size
     (at most `limit`, log-spaced); then balanced splits into 2 to `splits` tiles, as
-    they come and rounded up to whole folds. Below the array dimension only the full size (smaller tiles idle
-    PEs). Of tiles giving the same tile count, the smallest and the smallest whole
-    number of folds (prune_dominated)."""
+    they come and rounded up to whole folds. Below the array dimension only the full
+    size (smaller tiles idle PEs). Of tiles giving the same tile count, the smallest
+    and the smallest whole number of folds (prune_dominated)."""
     cands = {size}
     cands.update(d for d in range(1, math.isqrt(size) + 1) if size % d == 0)
     cands.update(size // d for d in list(cands) if size % d == 0)

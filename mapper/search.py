@@ -3,9 +3,11 @@
 Search methods for a contraction (each defines its map space; the simulator returns the
 best of it, proven by the mapper's lower bounds, see Ranked):
 
-- grid (default): up to 12 log-spaced tile sizes per GEMM group, aligned to the array
-  (of two giving the same tile count, the smaller); every dataflow and loop order.
+- grid (default): up to 12 log-spaced tile sizes per GEMM group, aligned to the array,
+  and the balanced splits into 2 to 4 tiles (of sizes giving the same tile count, the
+  smallest and the smallest whole number of folds); every dataflow and loop order.
   `budget` shrinks the grid to fit.
+Every method searches the whole array and its sub-arrays (sim.simulate.best_mapping).
 - heuristic: the grid, then a finer grid around the best mapping of each dataflow, then
   a local search over the full list of tile sizes (one or two groups moved at a time)
   until nothing improves or `budget` more mappings are scored (default: 3x the grid).

@@ -24,14 +24,18 @@ OBJECTIVES = ("latency", "energy", "edp")
 
 
 def ranked(einsum: Einsum, arch: Architecture, objective: str = "latency",
-           options: SearchOptions | None = None) -> Ranked:
+           options: SearchOptions | None = None, array: tuple[int, int] | None = None,
+           flow: tuple[str, str] | None = None) -> Ranked:
     """Every mapping of one Einsum the search method scores, in ascending order of a
-    lower bound on the objective's key (`options`: method and budget; default grid)."""
+    lower bound on the objective's key (`options`: method and budget; default grid;
+    `array`: a contraction's folds on that sub-array of the 2D array; `flow`: only that
+    (dataflow, rows group))."""
     if objective not in OBJECTIVES:
         raise ValueError(f"unknown objective '{objective}' (known: {', '.join(OBJECTIVES)})")
     check_format(einsum, arch)
     if einsum.is_contraction:
-        return gemm.search(einsum, arch, objective, options=options or SearchOptions())
+        return gemm.search(einsum, arch, objective, options=options or SearchOptions(),
+                           array=array, flow=flow)
     return vector.search(einsum, arch, objective)
 
 

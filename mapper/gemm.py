@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -26,6 +27,7 @@ from mapper.search import OBJECTIVE_BOUNDS, Ranked, SearchOptions, leak_pj_per_c
 
 OPERANDS = {"A": ("B", "M", "K"), "W": ("B", "K", "N"), "O": ("B", "M", "N")}
 MAX_CANDIDATES_PER_GROUP = 12
+SPLITS = 4  # balanced splits into 2..SPLITS tiles join the grid
 
 
 @dataclass(frozen=True)
@@ -43,11 +45,19 @@ class GemmProblem:
         bits = (("A", a.tensor.bits), ("W", w.tensor.bits), ("O", einsum.output.tensor.bits))
         return cls(tuple((g, shape[g]) for g in GROUPS), bits, a.tensor.format)
 
+    @cached_property
+    def _sizes(self) -> dict[str, int]:
+        return dict(self.shape)
+
+    @cached_property
+    def _bits(self) -> dict[str, int]:
+        return dict(self.bits)
+
     def size(self, group: str) -> int:
-        return dict(self.shape)[group]
+        return self._sizes[group]
 
     def bit(self, operand: str) -> int:
-        return dict(self.bits)[operand]
+        return self._bits[operand]
 
     def operand_bytes(self, operand: str) -> int:
         return math.ceil(math.prod(self.size(g) for g in OPERANDS[operand]) * self.bit(operand) / 8)
@@ -57,9 +67,13 @@ class GemmProblem:
         return math.prod(s for _, s in self.shape)
 
 
-def tile_candidates(size: int, align: int, limit: int = MAX_CANDIDATES_PER_GROUP) -> list[int]:
-    """Divisors, multiples of the array dimension by powers of two, and the full size;
-    below the array dimension only the full size (smaller tiles idle PEs)."""
+def tile_candidates(size: int, align: int, limit: int = MAX_CANDIDATES_PER_GROUP,
+                    splits: int = SPLITS) -> list[int]:
+    """Divisors, multiples of the array dimension by powers of two, and the full size
+    (at most `limit`, log-spaced); then balanced splits into 2 to `splits` tiles, as
+    they come and rounded up to whole folds. Below the array dimension only the full
+    size (smaller tiles idle PEs). Of tiles giving the same tile count, the smallest
+    and the smallest whole number of folds (prune_dominated)."""
     cands = {size}
     cands.update(d for d in range(1, math.isqrt(size) + 1) if size % d == 0)
     cands.update(size // d for d in list(cands) if size % d == 0)
@@ -71,7 +85,9 @@ def tile_candidates(size: int, align: int, limit: int = MAX_CANDIDATES_PER_GROUP
     if len(cands) > limit:  # keep a log-spaced subset, always the ends
         pick = np.unique(np.round(np.geomspace(1, len(cands), limit)) - 1)
         cands = [cands[int(i)] for i in pick]
-    return cands
+    for n in range(2, splits + 1):
+        cands += [c for c in (-(-size // n), -(-size // (n * align)) * align) if align <= c < size]
+    return prune_dominated(size, cands, align)
 
 
 def reload_factor(order: tuple[str, ...], counts: dict[str, np.ndarray], relevant) -> np.ndarray:
@@ -99,22 +115,25 @@ def dram_traffic(problem: GemmProblem, order, counts) -> dict[str, np.ndarray]:
 
 
 def search(einsum: Einsum, arch: Architecture, objective: str = "latency",
-           keep: int = 3, options: SearchOptions | None = None) -> Ranked:
+           keep: int = 3, options: SearchOptions | None = None,
+           array: tuple[int, int] | None = None, flow: tuple[str, str] | None = None) -> Ranked:
     """Every mapping the method scores, ranked by a lower bound on the objective (the
-    heuristic steers by the bound of its `keep` best)."""
+    heuristic steers by the bound of its `keep` best); `array`: on that sub-array
+    (rows, cols), the search as for an array of its size; `flow`: only that (dataflow,
+    rows group)."""
     options = options or SearchOptions()
-    scorer = _Scorer(einsum, arch, objective)
+    scorer = _Scorer(einsum, arch, objective, lazy=options.method in ("grid", "exhaustive"),
+                     array=array)
     p, R, C = scorer.p, scorer.R, scorer.C
     spaces = []  # (dataflow, rows, align per group) of each allowed dataflow
     for (dataflow, rows), (temporal, rdim, cdim) in DATAFLOW_DIMS.items():
-        if dataflow in arch.array2d.dataflows:
+        if dataflow in arch.array2d.dataflows and flow in (None, (dataflow, rows)):
             spaces.append((dataflow, rows, {"B": 1, temporal: 1, rdim: R, cdim: C}))
     best: list[tuple[float, GemmMapping]] = []
     if options.method in ("grid", "heuristic"):
-        limit = _grid_limit(p, spaces, options.budget if options.method == "grid" else None)
+        limit, splits = _grid_limit(p, spaces, options.budget if options.method == "grid" else None)
         for dataflow, rows, align in spaces:
-            lists = [prune_dominated(p.size(g), tile_candidates(p.size(g), align[g], limit))
-                     for g in GROUPS]
+            lists = [tile_candidates(p.size(g), align[g], limit, splits) for g in GROUPS]
             best += scorer.score_grid(dataflow, rows, lists, keep)
         if options.method == "heuristic":
             best = _zoom(scorer, best, keep, limit)
@@ -130,7 +149,7 @@ def search(einsum: Einsum, arch: Architecture, objective: str = "latency",
             full = [space_tiles(p.size(g), R, C) for g in GROUPS]
             t = {g: f[rng.integers(0, len(f), per_space)] for g, f in zip(GROUPS, full)}
             best += scorer.score(dataflow, rows, t, keep)
-    if not best:
+    if scorer.empty and array is None and flow is None:  # a sub-array's space may be empty
         glb = arch.buffer
         raise SpecError(
             f"mapping cannot fit: Einsum '{einsum.name}' needs at least "
@@ -160,29 +179,30 @@ def space_tiles(size: int, rows: int, cols: int) -> np.ndarray:
     return np.union1d(full_tiles(size), aligned)
 
 
-def prune_dominated(size: int, tiles: list[int]) -> list[int]:
-    """Of tile sizes giving the same tile count, keep the smallest: a larger one moves the
-    same DRAM traffic with more buffer (and, unless it aligns better to the array, more
-    compute); the grid's own pruning, so its map space is this list."""
-    smallest: dict[int, int] = {}
+def prune_dominated(size: int, tiles: list[int], align: int = 1) -> list[int]:
+    """Of tile sizes giving the same tile count, keep the smallest, and the smallest
+    whole number of folds (a multiple of `align`): a larger one moves the same DRAM
+    traffic with more buffer and no fewer folds; the grid's own pruning, so its map
+    space is this list."""
+    smallest: dict[tuple[int, bool], int] = {}
     for t in tiles:
-        count = -(-size // t)
-        smallest[count] = min(t, smallest.get(count, t))
-    return sorted(smallest.values())
+        for key in {(-(-size // t), False), (-(-size // t), t % align == 0)}:
+            smallest[key] = min(t, smallest.get(key, t))
+    return sorted(set(smallest.values()))
 
 
-def _grid_limit(p: GemmProblem, spaces, budget: int | None) -> int:
-    """The most tile sizes per group whose grid fits the budget."""
-    limit = MAX_CANDIDATES_PER_GROUP
+def _grid_limit(p: GemmProblem, spaces, budget: int | None) -> tuple[int, int]:
+    """The most tile sizes per group (log-spaced, then balanced splits) whose grid fits
+    the budget."""
     if budget is None:
-        return limit
-    while limit > 1:
-        total = sum(math.prod(len(tile_candidates(p.size(g), align[g], limit)) for g in GROUPS)
-                    for _, _, align in spaces) * len(LOOP_ORDERS)
-        if total <= budget:
-            break
-        limit -= 1
-    return limit
+        return MAX_CANDIDATES_PER_GROUP, SPLITS
+    for splits in (SPLITS, 1):
+        for limit in range(MAX_CANDIDATES_PER_GROUP, 0, -1):
+            total = sum(math.prod(len(tile_candidates(p.size(g), align[g], limit, splits))
+                                  for g in GROUPS) for _, _, align in spaces) * len(LOOP_ORDERS)
+            if total <= budget:
+                return limit, splits
+    return 1, 1
 
 
 def _seeds(best, keep: int) -> dict[GemmMapping, float]:
@@ -250,12 +270,17 @@ def _refine(scorer: "_Scorer", best, keep: int, budget: int | None):
 
 class _Scorer:
     """Scores batches of tilings of one GEMM under every loop order: lower bounds on the
-    exact engine's cycles and energy (see _bounds), kept for the final ranking."""
+    exact engine's cycles and energy (see _bounds), kept for the final ranking. Lazy
+    (grid and exhaustive search): a tiling first gets bounds that hold under every
+    loop order (_tiling_bounds); its orders are bounded only if that comes up in the
+    ranking (Ranked's refine)."""
 
-    def __init__(self, einsum: Einsum, arch: Architecture, objective: str):
+    def __init__(self, einsum: Einsum, arch: Architecture, objective: str, lazy: bool = False,
+                 array: tuple[int, int] | None = None):
         self.p = p = GemmProblem.of(einsum)
         pe, glb, dram = arch.array2d, arch.buffer, arch.dram
-        self.R, self.C = pe.rows, pe.cols
+        self.array = array if array != (pe.rows, pe.cols) else None  # None: the whole array
+        self.R, self.C = array or (pe.rows, pe.cols)
         self.capacity = glb.capacity_bytes
         self.bw_bits = glb.read_bytes_per_cycle * 8
         self.dram_bpc = arch.dram_bytes_per_cycle
@@ -266,9 +291,11 @@ class _Scorer:
                        "mac": _price(pe, "mac", p.fmt)}
         self.leak = leak_pj_per_cycle(arch)
         self.objective = objective
+        self.lazy = lazy
         self.scored = 0
         self.smallest_need = math.inf
         self.batches: list[tuple] = []  # (dataflow, rows, tiles, order index, cycles, pJ)
+        self.tilings: list[tuple] = []  # lazy: (dataflow, rows, prepared, cycles, pJ)
 
     def score_grid(self, dataflow, rows, lists, keep):
         """Every combination of the per-group tile lists, in chunks."""
@@ -278,73 +305,147 @@ class _Scorer:
         for lo in range(0, total, CHUNK):
             idx = np.unravel_index(np.arange(lo, min(total, lo + CHUNK)), lens)
             t = {g: np.asarray(v)[i] for g, v, i in zip(GROUPS, lists, idx)}
-            out += self.score(dataflow, rows, t, keep)
+            if self.lazy:
+                self._add_tilings(dataflow, rows, t)
+            else:
+                out += self.score(dataflow, rows, t, keep)
         return out
 
-    def score(self, dataflow, rows, t, keep, return_index=False, orders=None):
-        """The best `keep` (score, mapping) per loop order among tilings `t` (arrays
-        per group), best first, by the objective's bound; with return_index also each
-        one's index in `t`. Every candidate scored is kept for ranked()."""
+    @property
+    def empty(self) -> bool:
+        return not (self.batches or self.tilings)
+
+    def _prepare(self, dataflow, rows, t):
+        """The tilings of `t` that fit, with their tile counts and order-free terms."""
         p = self.p
         need = 2 * sum(_tile_bytes(p, op, t) for op in OPERANDS)  # all double-buffered
         self.smallest_need = min(self.smallest_need, float(need.min()))
         fits = np.flatnonzero(need <= self.capacity)
         if not fits.size:
-            return []
+            return None
         t = {g: np.asarray(v)[fits].astype(np.int64) for g, v in t.items()}
         counts = {g: -(-p.size(g) // t[g]) for g in GROUPS}
         b = _bounds(p, dataflow, rows, t, self.R, self.C, self.bw_bits)
         bpc = self.dram_bpc
-        first_load, last_write = np.ceil(b["first_load"] / bpc), np.ceil(b["last_write"] / bpc)
         # DRAM idles after the second load until the first tile computes (the next
-        # transfer waits for it, sim/pipeline.py), and after the last load but one
-        # write-back until the last tile computes
+        # transfer waits for it, sim/pipeline.py)
         start_idle = np.where(np.prod([counts[g] for g in GROUPS], axis=0) >= 3,
                               np.maximum(0, b["first_compute"] - np.ceil(b["tile_bytes"] / bpc)),
                               0)
+        return {"fits": fits, "t": t, "counts": counts, "b": b, "start_idle": start_idle}
+
+    def _cost(self, prep, read, write, end_idle, carries):
+        """Bounds (cycles, J) from DRAM bytes, the idle span at the end and the stalls
+        where an outer loop advances: DRAM serves one transfer at a time (with the idle
+        spans); compute runs tile after tile between the first load and the last
+        write-back; the last tile computes after every load."""
+        p, b, bpc, pr = self.p, prep["b"], self.dram_bpc, self.prices
+        cycles = np.maximum.reduce([
+            np.ceil((read + write) / bpc) + prep["start_idle"] + end_idle,
+            np.ceil(b["first_load"] / bpc) + b["compute"] + carries + np.ceil(b["last_write"] / bpc),
+            np.ceil(read / bpc) + b["last_compute"] + np.ceil(b["last_write"] / bpc)])
+        energy = (p.macs * pr["mac"] + read * pr["dram_read"] + write * pr["dram_write"]
+                  + (b["glb_read"] + write) * pr["glb_read"]
+                  + (b["glb_write"] + read) * pr["glb_write"]
+                  + self.leak * cycles)
+        return cycles, energy * (1 - 1e-9) * 1e-12  # J, below the engine's float sum
+
+    def _order_bounds(self, prep, order):
+        counts, b, bpc = prep["counts"], prep["b"], self.dram_bpc
+        traffic = dram_traffic(self.p, order, counts)
+        innermost_k = np.zeros(counts["K"].shape, dtype=bool)  # of the loops over 1+ tiles
+        for g in order:
+            innermost_k = np.where(counts[g] > 1, g == "K", innermost_k)
+        # DRAM idles after the last load but one write-back until the last tile computes
+        one_before_last = np.where(innermost_k, 0, np.ceil(b["out_bytes"] / bpc))
+        end_idle = np.maximum(0, b["last_compute"] - one_before_last)
+        return self._cost(prep, traffic["read"], traffic["write"], end_idle,
+                          _carry_stalls(order, counts, b, bpc))
+
+    def _tiling_bounds(self, prep):
+        """Bounds that hold under every loop order: each operand read and the output
+        written once at least, the shortest end idle span, no stalls."""
+        p, b, bpc = self.p, prep["b"], self.dram_bpc
+        read = np.full(prep["fits"].shape, float(p.operand_bytes("A") + p.operand_bytes("W")))
+        write = np.full(read.shape, float(p.operand_bytes("O")))
+        end_idle = np.maximum(0, b["last_compute"] - np.ceil(b["out_bytes"] / bpc))
+        return self._cost(prep, read, write, end_idle, 0)
+
+    def _add_tilings(self, dataflow, rows, t):
+        prep = self._prepare(dataflow, rows, t)
+        if prep is None:
+            return
+        self.scored += prep["fits"].size * len(LOOP_ORDERS)
+        self.tilings.append((dataflow, rows, prep, *self._tiling_bounds(prep)))
+
+    def _refine(self, indices: np.ndarray):
+        """Every canonical loop order of the lazy tilings `indices`: (cycles, J, the
+        mapping of each)."""
+        starts = np.cumsum([0] + [tl[3].size for tl in self.tilings])
+        which = np.searchsorted(starts, indices, side="right") - 1
+        cycles, energy, found = [], [], []  # found: (dataflow, rows, tiles, order) per part
+        for k in np.unique(which):
+            dataflow, rows, prep = self.tilings[k][:3]
+            sub = _take(prep, indices[which == k] - starts[k])
+            canonical = _canonical(sub["counts"])
+            for o, order in enumerate(LOOP_ORDERS):
+                idx = np.flatnonzero(canonical[o])
+                if not idx.size:
+                    continue
+                c, e = self._order_bounds(sub, order)
+                cycles.append(c[idx])
+                energy.append(e[idx])
+                found.append((dataflow, rows, {g: sub["t"][g][idx] for g in GROUPS}, order))
+        starts = np.cumsum([0] + [c.size for c in cycles])
+
+        def mapping(i: int) -> GemmMapping:
+            part = int(np.searchsorted(starts, i, side="right")) - 1
+            dataflow, rows, tiles, order = found[part]
+            j = i - starts[part]
+            return GemmMapping(dataflow, rows, tuple((g, int(tiles[g][j])) for g in GROUPS), order,
+                               self.array)
+
+        return np.concatenate(cycles), np.concatenate(energy), mapping
+
+    def score(self, dataflow, rows, t, keep, return_index=False, orders=None):
+        """The best `keep` (score, mapping) per loop order among tilings `t` (arrays
+        per group), best first, by the objective's bound; with return_index also each
+        one's index in `t`. Every candidate scored is kept for ranked()."""
+        prep = self._prepare(dataflow, rows, t)
+        if prep is None:
+            return []
+        fits, t, counts = prep["fits"], prep["t"], prep["counts"]
+        key = OBJECTIVE_BOUNDS[self.objective]
+        canonical = _canonical(counts) if orders is None else None
         out = []
         for o, order in enumerate(LOOP_ORDERS):
             if orders is not None and order not in orders:
                 continue
-            keep_mask = _canonical(o, counts) if orders is None else np.ones(counts["K"].shape, bool)
+            keep_mask = canonical[o] if orders is None else np.ones(counts["K"].shape, bool)
             self.scored += keep_mask.size  # scored, though only one of equivalent orders is kept
             if not keep_mask.any():
                 continue
-            traffic = dram_traffic(p, order, counts)
-            read, write = traffic["read"], traffic["write"]
-            innermost_k = np.zeros(keep_mask.shape, dtype=bool)  # of the loops over 1+ tiles
-            for g in order:
-                innermost_k = np.where(counts[g] > 1, g == "K", innermost_k)
-            one_before_last = np.where(innermost_k, 0, np.ceil(b["out_bytes"] / bpc))
-            end_idle = np.maximum(0, b["last_compute"] - one_before_last)
-            # DRAM serves one transfer at a time (with the idle spans above); compute
-            # runs tile after tile between the first load and the last write-back; the
-            # last tile computes after every load
-            carries = _carry_stalls(order, counts, b, bpc)
-            cycles = np.maximum.reduce([np.ceil((read + write) / bpc) + start_idle + end_idle,
-                                        first_load + b["compute"] + carries + last_write,
-                                        np.ceil(read / bpc) + b["last_compute"] + last_write])
-            pr = self.prices
-            energy = (p.macs * pr["mac"] + read * pr["dram_read"] + write * pr["dram_write"]
-                      + (b["glb_read"] + write) * pr["glb_read"]
-                      + (b["glb_write"] + read) * pr["glb_write"]
-                      + self.leak * cycles)
-            energy = energy * (1 - 1e-9) * 1e-12  # J, below the engine's float sum
+            cycles, energy = self._order_bounds(prep, order)
             idx = np.flatnonzero(keep_mask)
             self.batches.append((dataflow, rows, {g: t[g][idx] for g in GROUPS},
                                  np.full(idx.size, o, dtype=np.int8), cycles[idx], energy[idx]))
-            score = OBJECTIVE_BOUNDS[self.objective](cycles[idx], energy[idx])[0]
+            score = key(cycles[idx], energy[idx])[0]
             for i in idx[np.argsort(score, kind="stable")[:keep]]:
-                m = GemmMapping(dataflow, rows, tuple((g, int(t[g][i])) for g in GROUPS), order)
-                out.append((float(OBJECTIVE_BOUNDS[self.objective](cycles[i], energy[i])[0]),
-                            m, int(fits[i])))
+                m = GemmMapping(dataflow, rows, tuple((g, int(t[g][i])) for g in GROUPS), order,
+                                self.array)
+                out.append((float(key(cycles[i], energy[i])[0]), m, int(fits[i])))
         out.sort(key=lambda smi: smi[0])
         return out if return_index else [(s, m) for s, m, _ in out]
 
     def ranked(self) -> Ranked:
         """Every candidate scored, in ascending order of the objective's bound."""
+        key = OBJECTIVE_BOUNDS[self.objective]
+        if self.tilings:
+            return Ranked(np.concatenate([tl[3] for tl in self.tilings]),
+                          np.concatenate([tl[4] for tl in self.tilings]), None, self.scored,
+                          key, self._refine)
         if not self.batches:
-            return Ranked([], lambda i: None, self.scored)
+            return Ranked([], [], lambda i: None, self.scored, key)
         cycles = np.concatenate([b[4] for b in self.batches])
         energy = np.concatenate([b[5] for b in self.batches])
         orders = np.concatenate([b[3] for b in self.batches])
@@ -354,17 +455,86 @@ class _Scorer:
         def mapping(i: int) -> GemmMapping:
             b = self.batches[int(np.searchsorted(starts, i, side="right")) - 1]
             return GemmMapping(b[0], b[1], tuple((g, int(tiles[g][i])) for g in GROUPS),
-                               LOOP_ORDERS[int(orders[i])])
+                               LOOP_ORDERS[int(orders[i])], self.array)
 
-        return Ranked(OBJECTIVE_BOUNDS[self.objective](cycles, energy), mapping, self.scored)
+        return Ranked(cycles, energy, mapping, self.scored, key)
+
+
+def _take(prep: dict, idx: np.ndarray) -> dict:
+    """The prepared tilings `idx` (every array in the nest indexed)."""
+    if isinstance(prep, dict):
+        return {k: _take(v, idx) for k, v in prep.items()}
+    return prep[idx] if isinstance(prep, np.ndarray) and prep.ndim else prep
 
 
 def bounds_of(einsum: Einsum, arch: Architecture, m: GemmMapping) -> tuple[float, float]:
     """The mapper's lower bounds (cycles, joules) on one mapping's exact cost."""
-    scorer = _Scorer(einsum, arch, "latency")
+    scorer = _Scorer(einsum, arch, "latency", array=m.array)
     t = {g: np.array([min(m.tile(g), scorer.p.size(g))]) for g in GROUPS}
     scorer.score(m.dataflow, m.rows, t, 1, orders=[m.loop_order])
     return float(scorer.batches[0][4][0]), float(scorer.batches[0][5][0])
+
+
+def subarrays(arch: Architecture) -> list[tuple[int, int]]:
+    """The sub-arrays searched besides the whole array: its sides halved (rounding down)
+    any number of times each, largest first. So every array a halving smaller is one of
+    them, and a larger array's map space holds a smaller one's."""
+    R, C = arch.array2d.rows, arch.array2d.cols
+    rows = [R >> k for k in range(R.bit_length())]
+    cols = [C >> k for k in range(C.bit_length())]
+    return sorted(((r, c) for r in rows for c in cols if (r, c) != (R, C)),
+                  key=lambda rc: -rc[0] * rc[1])
+
+
+def subarray_bounds(einsum: Einsum, arch: Architecture
+                    ) -> list[tuple[tuple[int, int], tuple[str, str], float, float]]:
+    """(sub-array, (dataflow, rows group), cycles, J): lower bounds on every mapping of
+    that dataflow on that sub-array, without scoring one, for each pair worth a search.
+
+    A sub-array wider than needed is not: when a dataflow's column group (rows group)
+    is at most a smaller sub-array side, every fold fits that side with the same folds,
+    feeding and traffic, and fewer fill, drain and preload steps, so the smaller side's
+    mappings are at least as good on cycles and energy alike.
+
+    Cycles: B x ceil(rows group / r) x ceil(cols group / c) folds at least, of the whole
+    temporal group in all, each L steps and folds r steps apart at least (os: a fold's
+    r results per column port; ws/is: r preload rows); and the compulsory DRAM traffic
+    (each operand read, the output written once). Energy: the MACs, those DRAM bytes
+    and the buffer's side of them, the operands the array reads (a row operand is fed
+    once per column fold, so ceil(cols group / c) times at least) and leak over the
+    cycles."""
+    p = GemmProblem.of(einsum)
+    pe, glb, dram = arch.array2d, arch.buffer, arch.dram
+    ab, wb, ob = (p.operand_bytes(op) for op in ("A", "W", "O"))
+    dram_cycles = math.ceil((ab + wb + ob) / arch.dram_bytes_per_cycle)
+    exact = {op: math.prod(p.size(g) for g in OPERANDS[op]) * p.bit(op) / 8 for op in OPERANDS}
+    rd, wr = glb.energy_pj("read_byte"), glb.energy_pj("write_byte")
+    fixed = (p.macs * _price(pe, "mac", p.fmt) + (ab + wb) * dram.energy_pj("read_byte")
+             + ob * dram.energy_pj("write_byte") + ob * rd + (ab + wb) * wr)
+    leak = leak_pj_per_cycle(arch)
+    arrays = subarrays(arch)
+    sides = (sorted({r for r, _ in arrays} | {pe.rows}), sorted({c for _, c in arrays} | {pe.cols}))
+    out = []
+    for (dataflow, rows), (temporal, rdim, cdim) in DATAFLOW_DIMS.items():
+        if dataflow not in pe.dataflows:
+            continue
+        b, t, s_r, s_c = (p.size(g) for g in ("B", temporal, rdim, cdim))
+        f0, f1 = (exact[op] for op in FEED_OPERANDS[(dataflow, rows)])
+        # the narrowest side each group fits: wider ones are not worth a search
+        r_max = next((h for h in sides[0] if h >= s_r), pe.rows)
+        c_max = next((h for h in sides[1] if h >= s_c), pe.cols)
+        for r, c in arrays:
+            if r > r_max or c > c_max:
+                continue
+            across, down = -(-s_c // c), -(-s_r // r)
+            cycles = max(b * down * across * max(t, r), dram_cycles)
+            if dataflow == "os":  # each operand once per fold across the other; results once
+                feed = (f0 * across + f1 * down) * rd + exact["O"] * wr
+            else:  # streamed once per column fold, stationary once; sums once per row fold
+                feed = (f0 * across + f1) * rd + exact["O"] * down * wr
+            out.append(((r, c), (dataflow, rows), float(cycles),
+                        (fixed + feed + leak * cycles) * (1 - 1e-9) * 1e-12))
+    return out
 
 
 def _price(component, action: str, fmt: str) -> float:
@@ -376,17 +546,21 @@ def _price(component, action: str, fmt: str) -> float:
         return 0.0
 
 
-def _canonical(o: int, counts) -> np.ndarray:
-    """Which candidates keep loop order `o`: an order whose loops of more than one tile
-    come in the same relative order as in an earlier order runs identically to it."""
-    order = LOOP_ORDERS[o]
-    keep = np.ones(next(iter(counts.values())).shape, dtype=bool)
-    for earlier in LOOP_ORDERS[:o]:
-        same = np.ones_like(keep)
-        for g, h in itertools.combinations(GROUPS, 2):
-            if (order.index(g) < order.index(h)) != (earlier.index(g) < earlier.index(h)):
-                same = same & ~((counts[g] > 1) & (counts[h] > 1))
-        keep &= ~same
+def _canonical(counts) -> np.ndarray:
+    """Which candidates keep each loop order (rows: LOOP_ORDERS): an order whose loops of
+    more than one tile come in the same relative order as in an earlier order runs
+    identically to it. An order's sequence of those loops is coded as one integer."""
+    multi = {g: counts[g] > 1 for g in GROUPS}
+    codes = []
+    for order in LOOP_ORDERS:
+        code = np.zeros(multi["K"].shape, dtype=np.int64)
+        for g in order:
+            code = np.where(multi[g], code * 5 + GROUPS.index(g) + 1, code)
+        codes.append(code)
+    keep = np.ones((len(LOOP_ORDERS), *multi["K"].shape), dtype=bool)
+    for o in range(1, len(LOOP_ORDERS)):
+        for earlier in range(o):
+            keep[o] &= codes[o] != codes[earlier]
     return keep
 
 
@@ -444,7 +618,9 @@ def _bounds(p: GemmProblem, dataflow, rows, t, R, C, bw_bits) -> dict[str, np.nd
     glb_write = np.sum(count * out_w, axis=0) / 8
     last = {g: np.where(rem[g] > 0, rem[g], t[g]) for g in GROUPS}
     out_bytes = _tile_bytes(p, "O", t)
-    full_cycles = _fold_terms(p, dataflow, rows, t, R, C, bw_bits)[0]
+    full_cycles = cycles[0]  # the class of every group at its full tile
+    last_class = sum((rem[g] > 0) << (len(GROUPS) - 1 - k) for k, g in enumerate(GROUPS))
+    last_compute = np.take_along_axis(cycles, last_class[None], axis=0)[0]
     b0, b1 = (p.bit(op) for op in FEED_OPERANDS[(dataflow, rows)])
     _, rdim, cdim = DATAFLOW_DIMS[(dataflow, rows)]
     port_keeps_up = (np.minimum(t[rdim], R) * b0 + np.minimum(t[cdim], C) * b1) <= bw_bits
@@ -453,7 +629,7 @@ def _bounds(p: GemmProblem, dataflow, rows, t, R, C, bw_bits) -> dict[str, np.nd
             # port keeps up (sim/array2d.py) and grow with the extents
             "tile_max": np.where(port_keeps_up, full_cycles, np.inf),  # inf: no bound
             "first_compute": full_cycles, "compute": compute, "glb_read": glb_read, "glb_write": glb_write,
-            "last_compute": _fold_terms(p, dataflow, rows, last, R, C, bw_bits)[0],
+            "last_compute": last_compute,
             "first_load": _tile_bytes(p, "A", t) + _tile_bytes(p, "W", t),
             "tile_bytes": _tile_bytes(p, "A", t) + _tile_bytes(p, "W", t) + out_bytes,
             "out_bytes": out_bytes, "last_write": _tile_bytes(p, "O", last)}

@@ -2,7 +2,9 @@
 
 - GemmMapping (a contraction on the 2D array): the dataflow, which GEMM group runs
   along the array rows, the tile of each group (B, M, N, K) held in the global buffer,
-  and the order of the tile loops (outermost first).
+  the order of the tile loops (outermost first) and, optionally, the rows x columns of
+  the array its folds use (a sub-array at the corner the operands enter and the
+  results leave, timed as an array of that size: sim/array2d.py).
 - VectorMapping (other Einsums on the 1D unit): output points per buffered chunk.
 Each has a `role`: which part of the architecture it targets (`array2d`, `array1d`),
 whatever that component's class and name (a result's `unit` is the component's name).
@@ -43,6 +45,7 @@ class GemmMapping:
     rows: str
     tiles: tuple[tuple[str, int], ...]  # ((group, tile size), ...) in B, M, N, K order
     loop_order: tuple[str, ...]         # outermost first, a permutation of B, M, N, K
+    array: tuple[int, int] | None = None  # rows, cols of the sub-array used; None: all
     role: ClassVar[str] = "array2d"     # runs on the architecture's 2D array
     source: str = field(default="", compare=False, repr=False)  # mapping file, for errors
 
@@ -56,11 +59,16 @@ class GemmMapping:
 
     def describe(self) -> str:
         tiles = " ".join(f"{g}{s}" for g, s in self.tiles)
-        return f"{self.dataflow}(rows={self.rows}) tiles[{tiles}] order {''.join(self.loop_order)}"
+        on = f" on {self.array[0]}x{self.array[1]}" if self.array else ""
+        return (f"{self.dataflow}(rows={self.rows}){on} tiles[{tiles}] order "
+                f"{''.join(self.loop_order)}")
 
     def to_dict(self) -> dict:
-        return {"role": self.role, "dataflow": self.dataflow, "rows": self.rows,
-                "tiles": dict(self.tiles), "loop_order": "".join(self.loop_order)}
+        out = {"role": self.role, "dataflow": self.dataflow, "rows": self.rows,
+               "tiles": dict(self.tiles), "loop_order": "".join(self.loop_order)}
+        if self.array:
+            out["array"] = list(self.array)
+        return out
 
 
 @dataclass(frozen=True)
@@ -97,7 +105,8 @@ def mapping_from_dict(data: dict, file: str | None = None, where: str = "") -> M
                                 f"{MAX_RANK:,}), got {points!r}", file, f"{where}.chunk_points")
             return VectorMapping(points, source=source)
         if role == "array2d":
-            _known_keys(data, {"role", "dataflow", "rows", "tiles", "loop_order"}, file, where)
+            _known_keys(data, {"role", "dataflow", "rows", "tiles", "loop_order", "array"},
+                        file, where)
             key = (data["dataflow"], data["rows"])
             if not all(isinstance(k, str) for k in key) or key not in DATAFLOW_DIMS:
                 raise SpecError(f"unknown dataflow/rows {key} (known: "
@@ -115,8 +124,16 @@ def mapping_from_dict(data: dict, file: str | None = None, where: str = "") -> M
             if not isinstance(order, str) or sorted(order) != sorted(GROUPS):
                 raise SpecError(f"loop_order must be a permutation of BMNK, got "
                                 f"{order!r}", file, f"{where}.loop_order")
+            array = data.get("array")
+            if array is not None:
+                if not (isinstance(array, list) and len(array) == 2
+                        and all(_positive_int(v) for v in array)):
+                    raise SpecError(f"array must be [rows, cols] of the sub-array the folds "
+                                    f"use, two positive integers, got {array!r}", file,
+                                    f"{where}.array")
+                array = tuple(array)
             return GemmMapping(key[0], key[1], tuple((g, tiles[g]) for g in GROUPS),
-                               tuple(order), source=source)
+                               tuple(order), array, source=source)
     except KeyError as missing:
         raise SpecError(f"missing key {missing}", file, where) from None
     raise SpecError(f"role must be 'array2d' or 'array1d', got {role!r}", file, f"{where}.role")

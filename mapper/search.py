@@ -3,9 +3,11 @@
 Search methods for a contraction (each defines its map space; the simulator returns the
 best of it, proven by the mapper's lower bounds, see Ranked):
 
-- grid (default): up to 12 log-spaced tile sizes per GEMM group, aligned to the array
-  (of two giving the same tile count, the smaller); every dataflow and loop order.
+- grid (default): up to 12 log-spaced tile sizes per GEMM group, aligned to the array,
+  and the balanced splits into 2 to 4 tiles (of sizes giving the same tile count, the
+  smallest and the smallest whole number of folds); every dataflow and loop order.
   `budget` shrinks the grid to fit.
+Every method searches the whole array and its sub-arrays (sim.simulate.best_mapping).
 - heuristic: the grid, then a finer grid around the best mapping of each dataflow, then
   a local search over the full list of tile sizes (one or two groups moved at a time)
   until nothing improves or `budget` more mappings are scored (default: 3x the grid).
@@ -20,6 +22,8 @@ run in the same process.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -64,35 +68,95 @@ class Ranked:
     """Candidate mappings of one Einsum in ascending order of a lower bound on the
     objective key (ties: the order they were scored in). Iterating yields (bound,
     mapping); the simulator stops once its best exact key is at most the next bound,
-    since every later candidate's exact key is at least its own bound."""
+    since every later candidate's exact key is at least its own bound.
+
+    Built from lower bounds on (cycles, joules) per candidate and `key`, which maps
+    them to the bound on the objective's key (OBJECTIVE_BOUNDS). With `refine`, each
+    entry is a group of candidates (a GEMM tiling under every loop order) and its
+    bounds are at most every member's: refine(indices) returns the members' own
+    (cycles, joules, a function giving the mapping of each), computed only for entries
+    whose bound comes up."""
 
     FIRST = 64  # candidates ordered in the first pass; each further pass 8x more
 
-    def __init__(self, bounds: tuple[np.ndarray, ...], mapping: Callable[[int], object],
-                 scored: int):
-        self.bounds = tuple(np.asarray(b, dtype=float) for b in bounds)
+    def __init__(self, cycles, energy, mapping: Callable[[int], object] | None, scored: int,
+                 key: Callable = OBJECTIVE_BOUNDS["latency"],
+                 refine: Callable[[np.ndarray], tuple] | None = None):
+        self.cycles = np.asarray(cycles, dtype=float)
+        self.energy = np.asarray(energy, dtype=float)
         self.mapping = mapping
         self.scored = scored
+        self.key = key
+        self.refine = refine
+
+    def keyed(self, key: Callable) -> "Ranked":
+        """The same candidates ranked by another key of (cycles, joules) bounds."""
+        return Ranked(self.cycles, self.energy, self.mapping, self.scored, key, self.refine)
 
     def __len__(self) -> int:
-        return len(self.bounds[0]) if self.bounds else 0
+        return len(self.cycles)
 
     def __iter__(self) -> Iterator[tuple[tuple[float, ...], object]]:
-        n, done, k = len(self), 0, self.FIRST
-        seen = set()
-        while done < n:
-            primary = self.bounds[0]
-            if k >= n:
-                chosen = np.arange(n)
-            else:  # every candidate whose primary bound is within the k smallest
-                chosen = np.flatnonzero(primary <= np.partition(primary, k - 1)[k - 1])
-            chosen = chosen[np.lexsort([b[chosen] for b in reversed(self.bounds)])]
-            for i in chosen[done:]:
-                m = self.mapping(int(i))
-                if m not in seen:  # a search may score a tiling twice
-                    seen.add(m)
-                    yield tuple(float(b[i]) for b in self.bounds), m
-            done, k = len(chosen), k * 8
+        seen = set()  # a search may score a tiling twice
+        items = self._refined() if self.refine else self._direct()
+        for bound, m in items:
+            if m not in seen:
+                seen.add(m)
+                yield bound, m
+
+    def _direct(self):
+        bounds = tuple(np.asarray(b, dtype=float) for b in self.key(self.cycles, self.energy))
+        for i in _ascending(bounds):
+            yield tuple(float(b[i]) for b in bounds), self.mapping(int(i))
+
+    def _refined(self):
+        """Entries in order of their bound; an entry's members join a heap when they are
+        refined (in batches, numpy's cost being per call), and a member leaves the heap
+        once every entry not yet refined has a bound at least its own."""
+        bounds = tuple(np.asarray(b, dtype=float) for b in self.key(self.cycles, self.energy))
+        heap, seq, batch, size = [], itertools.count(), [], 32
+
+        def push(batch):
+            cycles, energy, mapping = self.refine(np.array(batch))
+            for i, b in enumerate(zip(*self.key(cycles, energy))):
+                heapq.heappush(heap, (tuple(float(v) for v in b), next(seq), (mapping, i)))
+
+        for i in _ascending(bounds):
+            nxt = tuple(float(b[i]) for b in bounds)
+            if heap and heap[0][0] <= nxt:
+                if batch:
+                    push(batch)
+                    batch = []
+                while heap and heap[0][0] <= nxt:
+                    yield self._pop(heap)
+            batch.append(i)
+            if len(batch) >= size:
+                push(batch)
+                batch, size = [], min(4 * size, 4096)
+        if batch:
+            push(batch)
+        while heap:
+            yield self._pop(heap)
+
+    @staticmethod
+    def _pop(heap):
+        bound, _, (mapping, i) = heapq.heappop(heap)
+        return bound, mapping(i)
+
+
+def _ascending(bounds: tuple[np.ndarray, ...]) -> Iterator[int]:
+    """Indices in ascending lexicographic order of `bounds`, sorted in passes (the first
+    FIRST, then 8x more each time) since a search usually stops early."""
+    primary = bounds[0]
+    n, done, k = len(primary), 0, Ranked.FIRST
+    while done < n:
+        if k >= n:
+            chosen = np.arange(n)
+        else:  # every candidate whose primary bound is within the k smallest
+            chosen = np.flatnonzero(primary <= np.partition(primary, k - 1)[k - 1])
+        chosen = chosen[np.lexsort([b[chosen] for b in reversed(bounds)])]
+        yield from (int(i) for i in chosen[done:])
+        done, k = len(chosen), k * 8
 
 
 class SearchCache:

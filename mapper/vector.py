@@ -88,8 +88,8 @@ def search(einsum: Einsum, arch: Architecture, objective: str = "latency") -> Ra
     sizes = chunk_sizes(einsum.output_points)
     sizes = sizes[2 * sizes * per_point <= capacity]  # the engine's work is one per size
     cycles, energy = _bounds(einsum, arch, sizes)
-    return Ranked(OBJECTIVE_BOUNDS[objective](cycles, energy),
-                  lambda i: VectorMapping(int(sizes[i])), len(sizes))
+    return Ranked(cycles, energy, lambda i: VectorMapping(int(sizes[i])), len(sizes),
+                  OBJECTIVE_BOUNDS[objective])
 
 
 def bounds_of(einsum: Einsum, arch: Architecture, m: VectorMapping) -> tuple[float, float]:

@@ -535,6 +535,13 @@ def build_engine(arch, einsum, mapping) -> TileEngine:
                          f"(it has: {', '.join(array.formats)})")
     if mapping.dataflow not in array.dataflows:
         raise ValueError(f"array '{array.name}' has no dataflow '{mapping.dataflow}'")
+    if getattr(mapping, "array", None) not in (None, (array.rows, array.cols)):
+        raise ValueError(
+            f"the mapping runs its folds on a {mapping.array[0]}x{mapping.array[1]} sub-array "
+            f"of the {array.rows}x{array.cols} array; the tile engine builds the whole array "
+            f"with its fixed R + C fill and drain, so its cycles would not be the mapping's. "
+            f"Co-simulate it on an architecture whose array is that size, or give --mapping "
+            f"a mapping without an `array` key (the whole array)")
     plan = EnginePlan(einsum.gemm_shape(), mapping, array.rows, array.cols,
                       mac_format(fmt_name), glb.read_bytes_per_cycle * 8)
     sram = sum(n * depth * width for n, depth, width in plan.resources().values()) // 8

@@ -22,6 +22,20 @@ tests/test_array2d.py shows the two agree on randomized cases):
   prefetch queue; a vector can be injected from the cycle after its last bit arrives
   (so one cycle of read latency). Without its vector, the whole array stalls a cycle.
 
+- Sub-array (a mapping's `array: [r, c]`): the folds use r <= R rows and c <= C
+  columns and the controller schedules them as on an r x c array, so they pay r + c
+  fill and drain, not R + C. Where it sits matters, and is chosen so nothing else
+  does: os at the corner where both operands enter (rows 0..r-1, columns 0..c-1): a
+  PE's operands reach it through the used rows and columns only, and its result goes
+  to its column's output port, which takes one value a step wherever the PE sits.
+  ws/is at the corner of the streamed operand's edge and the output edge (the last r
+  rows, columns 0..c-1): partial sums leave the used rows straight into the output
+  ports; the rows above carry zero inputs, so the sums enter the sub-array as zeros
+  (as in any partial fold); stationary operands are written a row per step into the
+  addressed row's shadow registers, so r rows take r steps. With these, a sub-array's
+  timing, feeding and energy are those of an r x c array (its leak stays the whole
+  array's), so a larger array can run every mapping a smaller one can.
+
 Steps are array clock cycles when nothing stalls. With need events n at steps
 sigma_n and cumulative bits B_n, vector n is ready at cycle ceil(B_n / bw); a global
 stall shifts every later step, so the final cycle count is

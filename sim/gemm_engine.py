@@ -39,17 +39,23 @@ def check_fits(einsum: Einsum, arch: Architecture, m: GemmMapping, p: GemmProble
             f"{need:,} bytes double-buffered, but '{arch.buffer.name}' of architecture "
             f"'{arch.name}' holds {arch.buffer.capacity_bytes:,} bytes; use smaller tiles",
             file, where)
+    pe = arch.array2d
+    if m.array and (m.array[0] > pe.rows or m.array[1] > pe.cols):
+        raise SpecError(f"the mapping of Einsum '{einsum.name}' runs its folds on a "
+                        f"{m.array[0]}x{m.array[1]} sub-array, but array '{pe.name}' of "
+                        f"architecture '{arch.name}' is {pe.rows}x{pe.cols}; give at most its "
+                        f"rows and columns", file, where)
     if m.dataflow not in arch.array2d.dataflows:
         raise SpecError(f"array '{arch.array2d.name}' does not support dataflow "
                         f"'{m.dataflow}' (it has {arch.array2d.dataflows})", file, where)
 
 
-@unit_engine("array2d", bounded=True, reads=("array2d", "buffer", "dram"))
+@unit_engine("array2d", bounded=True, reads=("array2d", "buffer", "dram"), subarrays=True)
 def run_gemm(einsum: Einsum, arch: Architecture, m: GemmMapping) -> EinsumResult:
     p = GemmProblem.of(einsum)
     check_fits(einsum, arch, m, p)
     pe, glb = arch.array2d, arch.buffer
-    R, C = pe.rows, pe.cols
+    R, C = m.array or (pe.rows, pe.cols)  # a sub-array runs as an array of its size
     temporal, rdim, cdim = m.dims
     feed = FEED_OPERANDS[(m.dataflow, m.rows)]
     feed_bits = (p.bit(feed[0]), p.bit(feed[1]))
@@ -58,24 +64,9 @@ def run_gemm(einsum: Einsum, arch: Architecture, m: GemmMapping) -> EinsumResult
     tile = {g: min(m.tile(g), size[g]) for g in size}
     counts = {g: -(-size[g] // tile[g]) for g in size}
 
-    @lru_cache(maxsize=None)
     def tile_cost(ext: tuple[int, int, int, int], k_index: int):
-        """(cycles, ideal cycles, MACs, buffer bytes read, buffer bytes written) of a tile."""
-        e = dict(zip(("B", "M", "N", "K"), ext))
-        folds = Folds.grid(e[rdim], e[cdim], e[temporal], R, C, repeat=e["B"])
-        timing = array_cycles(m.dataflow, R, C, folds, feed_bits, bw_bits)
-        o = p.bit("O")
-        if m.dataflow == "os":
-            fed = np.sum(folds.L * (folds.r * feed_bits[0] + folds.c * feed_bits[1]))
-            out_w = np.sum(folds.r * folds.c) * o
-            out_r = out_w if k_index > 0 else 0  # preload the partial sums
-        else:
-            fed = np.sum(folds.r * folds.c * feed_bits[1] + folds.L * folds.r * feed_bits[0])
-            row_fold = np.tile(np.repeat(np.arange(-(-e[rdim] // R)), -(-e[cdim] // C)), e["B"])
-            out_w = np.sum(folds.L * folds.c) * o
-            accum = (row_fold > 0) | (k_index > 0)  # add onto earlier partial sums
-            out_r = np.sum(folds.L * folds.c * accum) * o
-        return timing.cycles, timing.ideal_cycles, timing.macs, (fed + out_r) / 8, out_w / 8
+        return _tile_cost(m.dataflow, m.dims, R, C, feed_bits, p.bit("O"), bw_bits, ext,
+                          k_index > 0)
 
     def op_bytes(op, e):
         return math.ceil(math.prod(e[g] for g in OPERANDS[op]) * p.bit(op) / 8)
@@ -112,6 +103,29 @@ def run_gemm(einsum: Einsum, arch: Architecture, m: GemmMapping) -> EinsumResult
         mapping=m)
 
 
+@lru_cache(maxsize=1 << 14)  # shared by the mappings a search simulates (same tiles)
+def _tile_cost(dataflow: str, dims: tuple[str, str, str], R: int, C: int,
+               feed_bits: tuple[int, int], o: int, bw_bits: int, ext: tuple[int, int, int, int],
+               accumulates: bool):
+    """(cycles, ideal cycles, MACs, buffer bytes read, buffer bytes written) of a tile of
+    extents `ext` (B, M, N, K); `accumulates`: not the first tile of its K loop."""
+    temporal, rdim, cdim = dims
+    e = dict(zip(("B", "M", "N", "K"), ext))
+    folds = Folds.grid(e[rdim], e[cdim], e[temporal], R, C, repeat=e["B"])
+    timing = array_cycles(dataflow, R, C, folds, feed_bits, bw_bits)
+    if dataflow == "os":
+        fed = np.sum(folds.L * (folds.r * feed_bits[0] + folds.c * feed_bits[1]))
+        out_w = np.sum(folds.r * folds.c) * o
+        out_r = out_w if accumulates else 0  # preload the partial sums
+    else:
+        fed = np.sum(folds.r * folds.c * feed_bits[1] + folds.L * folds.r * feed_bits[0])
+        row_fold = np.tile(np.repeat(np.arange(-(-e[rdim] // R)), -(-e[cdim] // C)), e["B"])
+        out_w = np.sum(folds.L * folds.c) * o
+        accum = (row_fold > 0) | accumulates  # add onto earlier partial sums
+        out_r = np.sum(folds.L * folds.c * accum) * o
+    return timing.cycles, timing.ideal_cycles, timing.macs, (fed + out_r) / 8, out_w / 8
+
+
 def loop_nest(order: tuple[str, ...], size: dict, tile: dict, counts: dict):
     """The buffer tiles in loop order as nested runs (see sim.pipeline.run_tiles) of
     tile keys (extents B, M, N, K; K index > 0; operands whose tile changed from the
@@ -128,20 +142,26 @@ def loop_nest(order: tuple[str, ...], size: dict, tile: dict, counts: dict):
             out.append((False, last, 1))
         return out
 
+    def changes(depth: int):
+        """(operands but O whose tile changes, whether O's does) after a change of loop
+        `depth` (-1: the very first tile)."""
+        if depth < 0:
+            changed_levels = range(len(order))
+        else:
+            changed_levels = [depth] + [L for L in range(depth + 1, len(order))
+                                        if counts[order[L]] > 1]
+        groups = {order[L] for L in changed_levels}
+        changed = frozenset(op for op in OPERANDS if groups & set(OPERANDS[op]))
+        return changed - {"O"}, "O" in changed
+
+    changed_at = {depth: changes(depth) for depth in range(-1, len(order))}
+
     def build(level: int, depth: int, ext: dict, k_first: bool):
         """Iterations of loops level.. when the first of them follows a change of loop
         `depth` (-1: the very first tile)."""
         if level == len(order):
-            if depth < 0:
-                changed_levels = range(len(order))
-            else:
-                changed_levels = [depth] + [L for L in range(depth + 1, len(order))
-                                            if counts[order[L]] > 1]
-            groups = {order[L] for L in changed_levels}
-            changed = frozenset(op for op in OPERANDS if groups & set(OPERANDS[op]))
-            key = (tuple(ext[g] for g in ("B", "M", "N", "K")), int(not k_first),
-                   changed - {"O"}, "O" in changed)
-            return key
+            return (tuple(ext[g] for g in ("B", "M", "N", "K")), int(not k_first),
+                    *changed_at[depth])
         g = order[level]
         out = []
         for first, length, reps in classes(g):

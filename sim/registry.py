@@ -36,6 +36,9 @@ class UnitEngine:
     # architecture equal in them (a sweep over the array reuses the vector unit's
     # searches). None: the whole architecture.
     reads: tuple[str, ...] | None = None
+    # it runs a GemmMapping's folds on the sub-array the mapping names (sim/array2d.py),
+    # so the search also tries the sub-arrays of mapper.gemm.subarrays
+    subarrays: bool = False
 
 
 # The core engines by the name each registers, imported on the first lookup of that
@@ -58,13 +61,14 @@ GROUP_STRATEGIES: Registry[Callable] = Registry("fused-group strategy", "engines
 
 def unit_engine(component_class: str, compulsory_dram_bytes: Callable | None = None,
                 bounded: bool = False, own_schedule: bool = False,
-                reads: tuple[str, ...] | None = None):
+                reads: tuple[str, ...] | None = None, subarrays: bool = False):
     """Register the decorated run(einsum, arch, mapping) as the engine of a unit class;
     `bounded`: the mapper's lower bounds hold for it (tests/test_mapper_bounds.py);
-    `own_schedule`: it ignores the mapping's schedule; `reads`: see UnitEngine."""
+    `own_schedule`: it ignores the mapping's schedule; `reads`, `subarrays`: see
+    UnitEngine."""
     def wrap(run):
         UNIT_ENGINES.register(component_class, UnitEngine(run, compulsory_dram_bytes, bounded,
-                                                          own_schedule, reads))
+                                                          own_schedule, reads, subarrays))
         return run
     return wrap
 

@@ -8,6 +8,7 @@ the unit engine registered for its unit's component class, one after another.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -76,7 +77,10 @@ def best_mapping(einsum: Einsum, arch: Architecture, objective: str,
                  keep: int = 3, search: "mapper.SearchOptions | None" = None) -> Search:
     """Simulate the mapper's candidates in order of their lower bound until the best
     exact key is at most the next bound (no later candidate can beat it): the best of
-    the map space searched. For an engine the bounds do not hold for, the best `keep`."""
+    the map space searched. For an engine the bounds do not hold for, the best `keep`.
+    A contraction's map space holds the sub-arrays of mapper.gemm.subarrays when the
+    engine runs them: each (with one dataflow) joins the bound order at a bound on all
+    its mappings (subarray_bounds) and is searched only if that comes up."""
     options = search or mapper.SearchOptions()
     mapper.check_format(einsum, arch)  # before the cache: its key holds widths, not formats
     unit = arch.array2d if einsum.is_contraction else arch.array1d
@@ -93,21 +97,59 @@ def best_mapping(einsum: Einsum, arch: Architecture, objective: str,
                        True)
         mapper.CACHE.put(cache_key, found)
         return found
-    rank = OBJECTIVE_KEYS[objective]
+    found = _search(einsum, arch, engine, options, objective, OBJECTIVE_KEYS[objective],
+                    mapper.OBJECTIVE_BOUNDS[objective], keep)
+    mapper.CACHE.put(cache_key, found)
+    return found
+
+
+def _search(einsum, arch, engine, options, steer: str, rank, bound_key, keep: int) -> Search:
+    """best_mapping's search under any key: `rank` of an exact result, `bound_key` of
+    lower bounds on (cycles, J) (a lower bound on `rank` of every result above them);
+    `steer`: the objective a heuristic search steers by."""
     bounded = engine.bounded
-    ranked = mapper.ranked(einsum, arch, objective, options)
-    best, tried, stop = None, [], None
-    for bound, m in ranked:
+    subarrays = bounded and engine.subarrays and einsum.is_contraction
+    try:
+        whole = mapper.ranked(einsum, arch, steer, options).keyed(bound_key)
+    except SpecError as error:  # no tiling of the whole array fits: a sub-array's may
+        if not subarrays:
+            raise
+        whole, unfit = mapper.Ranked([], [], None, 0), error
+    else:
+        unfit = None
+    heap = [(next_bound, 0, space, item) for next_bound, space, item in _first(whole)]
+    if subarrays:
+        # each sub-array's space joins at a bound on all its mappings, searched if reached
+        for i, (array, flow, *cheap) in enumerate(mapper.gemm.subarray_bounds(einsum, arch), 1):
+            heap.append((tuple(float(v) for v in bound_key(*cheap)), i, (array, flow), None))
+    heapq.heapify(heap)
+    best, tried, stop, scored = None, [], None, whole.scored
+    while heap:
+        bound, i, space, item = heapq.heappop(heap)
         if best is not None and (rank(best) <= bound if bounded else len(tried) >= keep):
             stop = bound if bounded else None
             break
-        result = simulate_einsum(einsum, arch, m)
-        tried.append((bound, result))
-        if best is None or rank(result) < rank(best):
-            best = result
-    found = Search(best, ranked.scored, tuple(tried), stop, bounded)
-    mapper.CACHE.put(cache_key, found)
-    return found
+        if item is None:  # a sub-array's space (one dataflow): search it
+            space = mapper.ranked(einsum, arch, steer, options, *space).keyed(bound_key)
+            scored += space.scored
+        else:
+            result = simulate_einsum(einsum, arch, item)
+            tried.append((bound, result))
+            if best is None or rank(result) < rank(best):
+                best = result
+        for next_bound, space, item in _first(space):
+            heapq.heappush(heap, (next_bound, i, space, item))
+    if best is None and unfit is not None:
+        raise unfit
+    return Search(best, scored, tuple(tried), stop, bounded)
+
+
+def _first(space):
+    """[(bound, rest of the space, mapping)] of the space's next candidate; [] if none."""
+    space = iter(space)
+    for bound, m in space:
+        return [(bound, space, m)]
+    return []
 
 
 def _leaking(found: Search, arch: Architecture) -> Search:
@@ -160,39 +202,109 @@ def simulate(cascade: Cascade, arch: Architecture,
 
 
 def _cascade_edp(searched, cache, uses, arch, search) -> dict[tuple, EinsumResult]:
-    """The cascade's cycles x energy is not a sum over Einsums, so the best EDP of each
-    alone need not give the best product. Choose among every result the latency, energy
-    and EDP searches simulated for each Einsum: the choice minimizing cycles + w x energy
-    for each, with w = total cycles / total energy (where the product's gradient points)
-    iterated from the per-Einsum EDP choice, and the all-latency and all-energy choices
-    (lambda -> 0 and -> infinity); keep the least product. So `edp` never ends above the
-    EDP of `latency` or `energy`."""
-    options = {}
-    for key, e in searched.items():
-        found = [best_mapping(e, arch, obj, search=search) for obj in ("latency", "energy")]
-        tried = [r for f in found for _, r in f.tried]
-        tried += [r for _, r in best_mapping(e, arch, "edp", search=search).tried]
-        options[key] = (tried, found[0].result, found[1].result)
+    """The mappings minimizing the cascade's cycles x energy (exact over the map space).
+
+    The cascade's (cycles, energy) is the fixed Einsums' plus a sum of one point per
+    searched Einsum (times its uses; leakage is per Einsum, so still a sum). The product
+    D x E is quasi-concave on the positive quadrant, so over the convex hull of the
+    achievable sums its minimum is at a vertex, on the lower-left chain (a point below
+    and left of another has the smaller product). Each such vertex is the unique
+    minimizer of D + lam x E for some lam > 0, and the minimizer of a linear key over a
+    sum of sets is the sum of each set's minimizer. Between consecutive breakpoints of
+    the Einsums' lower hulls every Einsum's minimizer stays put; so the choices to
+    compare are: every Einsum at its least-cycles hull vertex, then one hull step at a
+    time in ascending order of the step's lam."""
     fixed_c = sum(n * cache[k].cycles for k, n in uses.items() if k not in searched)
     fixed_e = sum(n * cache[k].energy_j for k, n in uses.items() if k not in searched)
+    hulls = {k: lower_hull(e, arch, search) for k, e in searched.items()}
+    return least_product(hulls, uses, fixed_c, fixed_e)
+
+
+def least_product(hulls: dict, uses: dict, fixed_c: float = 0.0, fixed_e: float = 0.0) -> dict:
+    """Of one result per key from its lower hull (results with .cycles and .energy_j,
+    ascending cycles), the choice with the least (fixed + sum of uses x result) cycles
+    x energy product: the sweep of _cascade_edp."""
+    steps = sorted((_slope(h[j], h[j + 1]), k, j + 1) for k, h in hulls.items()
+                   for j in range(len(h) - 1))
+    choice = {k: h[0] for k, h in hulls.items()}
 
     def product(choice):
         c = fixed_c + sum(uses[k] * r.cycles for k, r in choice.items())
         e = fixed_e + sum(uses[k] * r.energy_j for k, r in choice.items())
-        return c * e, c, e
+        return c * e
 
-    choices = [{k: cache[k] for k in searched},
-               {k: o[1] for k, o in options.items()}, {k: o[2] for k, o in options.items()}]
-    _, c, e = product(choices[0])
-    for _ in range(8):
-        w = c / e if e else 0.0
-        choice = {k: min(o[0], key=lambda r: (r.cycles + w * r.energy_j, r.energy_j))
-                  for k, o in options.items()}
-        if choice in choices:
-            break
-        choices.append(choice)
-        _, c, e = product(choice)
-    return min(choices, key=lambda ch: product(ch)[0])
+    best, best_product = dict(choice), product(choice)
+    for _, k, j in steps:
+        choice[k] = hulls[k][j]
+        if product(choice) < best_product:
+            best, best_product = dict(choice), product(choice)
+    return best
+
+
+def _slope(a: EinsumResult, b: EinsumResult) -> float:
+    """The lam at which D + lam x E ties for hull vertices a (fewer cycles) and b."""
+    return (b.cycles - a.cycles) / (a.energy_j - b.energy_j)
+
+
+def lower_hull(einsum: Einsum, arch: Architecture, search=None) -> list[EinsumResult]:
+    """The vertices of the lower-left convex hull of (cycles, energy) over one Einsum's
+    map space, in ascending cycles: the least-cycles and least-energy results, and
+    between two vertices a, b the exact minimizer of D + lam x E at the lam where a and
+    b tie, if it lies below their edge (a search with that key, proven like
+    best_mapping's). For an engine the bounds do not hold for (or that schedules on its
+    own), the hull of the results its searches simulated."""
+    engine = _engine(arch, arch.array2d if einsum.is_contraction else arch.array1d)
+    ends = [best_mapping(einsum, arch, o, search=search) for o in ("latency", "energy")]
+    if not engine.bounded or engine.own_schedule:
+        found = ends + [best_mapping(einsum, arch, "edp", search=search)]
+        return _hull_of([r for f in found for _, r in f.tried])
+    a, b = ends[0].result, ends[1].result
+
+    def between(a, b) -> list[EinsumResult]:
+        if (a.cycles, a.energy_j) == (b.cycles, b.energy_j):
+            return [a]
+        lam = _slope(a, b)
+        x = weighted_best(einsum, arch, lam, search)
+        tie = a.cycles + lam * a.energy_j
+        if x.cycles + lam * x.energy_j >= tie - 1e-12 * abs(tie):  # on the edge or above
+            return [a, b]
+        return between(a, x)[:-1] + between(x, b)
+
+    return between(a, b)
+
+
+def weighted_best(einsum: Einsum, arch: Architecture, lam: float, search=None) -> EinsumResult:
+    """The exact minimizer of cycles + lam x joules over the map space."""
+    options = search or mapper.SearchOptions()
+    engine = _engine(arch, arch.array2d if einsum.is_contraction else arch.array1d)
+    cache_key = mapper.CACHE.key(einsum, arch, ("cycles+lam*J", lam), "exact", options,
+                                 engine.reads)
+    found = mapper.CACHE.get(cache_key)
+    if found is None:
+        found = _search(einsum, arch, engine, options, "edp",
+                        lambda r: (r.cycles + lam * r.energy_j,),
+                        lambda cycles, energy: (cycles + lam * energy,), 3)
+        mapper.CACHE.put(cache_key, found)
+    elif engine.reads is not None:
+        found = _leaking(found, arch)
+    return found.result
+
+
+def _hull_of(results: list[EinsumResult]) -> list[EinsumResult]:
+    """The lower-left convex hull's vertices of a finite set of results, ascending cycles."""
+    hull: list[EinsumResult] = []
+    for r in sorted(results, key=lambda r: (r.cycles, r.energy_j)):
+        if hull and r.energy_j >= hull[-1].energy_j:
+            continue  # dominated by the last vertex
+        while len(hull) >= 2 and _cross(hull[-2], hull[-1], r) <= 0:
+            hull.pop()
+        hull.append(r)
+    return hull
+
+
+def _cross(o: EinsumResult, a: EinsumResult, b: EinsumResult) -> float:
+    return ((a.cycles - o.cycles) * (b.energy_j - o.energy_j)
+            - (a.energy_j - o.energy_j) * (b.cycles - o.cycles))
 
 
 def _per_einsum(cascade, arch, mapping, objective, progress, search) -> Result:

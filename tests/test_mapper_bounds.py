@@ -5,13 +5,17 @@
   architectures: so sim.simulate.best_mapping, which simulates candidates in bound
   order until its best is at most the next bound, returns the best of the map space.
 - Invariants of the search on randomized workloads and architectures: more buffer,
-  DRAM bandwidth or vector lanes never give a worse best latency; the mapping found for
+  DRAM bandwidth, PEs (rows, columns) or vector lanes never give a worse best latency;
+  `--objective edp` is the least cascade product over every combination; the mapping found for
   each objective is at least as good on it as the one found for any other objective;
   a mapping found elsewhere (another objective, a smaller buffer), given fixed, never
   beats the search on its objective.
-Default runs: about 300 examples in all; `pytest -m slow`: over 2,000.
+Default runs: about 800 examples in all; `pytest -m slow`: 3,200 more.
 """
 
+import itertools
+
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -24,7 +28,7 @@ from mapper import vector as mvector
 from mapper.mapping import DATAFLOW_DIMS, GemmMapping, VectorMapping
 from sim import simulate, simulate_einsum
 from sim.pipeline import run_pipeline
-from sim.simulate import OBJECTIVE_KEYS, best_mapping
+from sim.simulate import OBJECTIVE_KEYS, _hull_of, best_mapping, least_product, lower_hull
 from workloads import CascadeBuilder
 from yamlspec import SpecError
 
@@ -75,13 +79,18 @@ def check_gemm_bounds(examples):
         p = mapper.GemmProblem.of(e)
         df, rows = data.draw(st.sampled_from(sorted(DATAFLOW_DIMS)))
         tiles = tuple((g, data.draw(st.integers(1, p.size(g)))) for g in ("B", "M", "N", "K"))
-        m = GemmMapping(df, rows, tiles, ("B", *data.draw(st.permutations(["M", "N", "K"]))))
+        sub = data.draw(st.sampled_from([None] + mgemm.subarrays(a)))
+        m = GemmMapping(df, rows, tiles, ("B", *data.draw(st.permutations(["M", "N", "K"]))), sub)
         try:
             exact = simulate_einsum(e, a, m)
         except SpecError:  # tiles that do not fit
             return
         cycles, energy = mgemm.bounds_of(e, a, m)
         assert cycles <= exact.cycles and energy <= exact.energy_j
+        cheap = {(s, f): ce for s, f, *ce in mgemm.subarray_bounds(e, a)}
+        if (sub, (df, rows)) in cheap:  # the bound on every mapping of the sub-array
+            cycles, energy = cheap[(sub, (df, rows))]
+            assert cycles <= exact.cycles and energy <= exact.energy_j
     run()
 
 
@@ -213,8 +222,53 @@ def check_fixed_mappings(examples):
     run()
 
 
+def check_more_pes(examples):
+    """Doubling the array's rows, columns or both (once or twice) never gives a worse
+    best latency, Einsum by Einsum: the larger array's map space holds the smaller's
+    as a sub-array (mapper.gemm.subarrays), timed as an array of that size."""
+    @settings(max_examples=examples, **SETTINGS)
+    @given(machines(), workloads_(), st.sampled_from([(2, 1), (1, 2), (2, 2), (4, 1), (4, 4)]))
+    def run(changes, cascade, factors):
+        small = build(changes)
+        big = build({**changes, "PE2D.rows": changes["PE2D.rows"] * factors[0],
+                     "PE2D.cols": changes["PE2D.cols"] * factors[1]})
+        try:
+            before = simulate(cascade, small)
+        except SpecError:  # nothing fits the buffer
+            return
+        after = simulate(cascade, big)
+        for x, y in zip(before.einsums, after.einsums):
+            assert y.cycles <= x.cycles, (factors, x.name, x.mapping, y.mapping)
+    run()
+
+
 def test_more_hardware_never_slower():
     check_more_hardware(40)
+
+
+def test_more_pes_never_slower():
+    check_more_pes(40)
+
+
+def test_a_subarray_runs_as_an_array_of_its_size():
+    """A mapping on an r x c sub-array of a larger array costs what the same mapping
+    costs on an r x c array (cycles, MACs, traffic; the leak differs), and the whole
+    array named as a sub-array is the whole array."""
+    builder = CascadeBuilder("g", {"b": 2, "m": 40, "k": 56, "n": 24})
+    builder.add("C[b,m,n] = A[b,m,k] * W[b,k,n]")
+    e = builder.build().einsums[0]
+    big, small = build({"PE2D.rows": 16, "PE2D.cols": 16}), build({"PE2D.rows": 8, "PE2D.cols": 4})
+    for dataflow, rows in DATAFLOW_DIMS:
+        tiles = (("B", 1), ("M", 24), ("N", 24), ("K", 32))
+        on_big = simulate_einsum(e, big, GemmMapping(dataflow, rows, tiles, tuple("BMNK"), (8, 4)))
+        alone = simulate_einsum(e, small, GemmMapping(dataflow, rows, tiles, tuple("BMNK")))
+        assert (on_big.cycles, on_big.macs, on_big.glb_read_bytes, on_big.dram_read_bytes) == \
+            (alone.cycles, alone.macs, alone.glb_read_bytes, alone.dram_read_bytes)
+        whole = simulate_einsum(e, big, GemmMapping(dataflow, rows, tiles, tuple("BMNK")))
+        named = simulate_einsum(e, big, GemmMapping(dataflow, rows, tiles, tuple("BMNK"), (16, 16)))
+        assert (whole.cycles, whole.energy_pj) == (named.cycles, named.energy_pj)
+    with pytest.raises(SpecError, match="sub-array"):
+        simulate_einsum(e, small, GemmMapping("os", "M", tiles, tuple("BMNK"), (16, 4)))
 
 
 def test_each_objective_is_best_on_itself():
@@ -228,6 +282,7 @@ def test_fixed_mappings_never_beat_the_search():
 @pytest.mark.slow
 def test_search_invariants_many():
     check_more_hardware(400)
+    check_more_pes(400)
     check_objectives(200)
     check_fixed_mappings(200)
 
@@ -302,3 +357,86 @@ def test_the_largest_chunk_that_fits_is_in_the_vector_space(seq):
         fixed = simulate_einsum(e, a, VectorMapping(largest))
         assert r.cycles <= fixed.cycles, (e.name, r.mapping, largest)
         assert math.isfinite(r.energy_j)
+
+
+def test_subarray_mapping_round_trips_and_bad_values_name_the_key():
+    m = GemmMapping("ws", "K", (("B", 1), ("M", 8), ("N", 8), ("K", 8)), tuple("BMNK"), (4, 2))
+    assert mapper.mapping_from_dict(m.to_dict()) == m
+    assert "on 4x2" in m.describe()
+    bad = {**m.to_dict(), "array": [4, 0]}
+    with pytest.raises(SpecError, match="array must be") as info:
+        mapper.mapping_from_dict(bad, "m.yaml", "mappings.C")
+    assert info.value.path == "mappings.C.array"
+
+
+# --- cascade EDP: exact over every combination -------------------------------------------
+
+@st.composite
+def tiny_cascades(draw):
+    ranks = {r: draw(st.integers(1, hi)) for r, hi in (("b", 2), ("m", 4), ("k", 4), ("n", 4))}
+    builder = CascadeBuilder("w", ranks)
+    builder.add("C[b,m,n] = A[b,m,k] * W[b,k,n]")
+    builder.add(draw(st.sampled_from(["S[b,m,n] = exp(C[b,m,n])", "S[b,m] = C[b,m,n]"])))
+    return builder.build()
+
+
+def every_point(e, a):
+    """(cycles, joules) of every mapping in one Einsum's map space (sub-arrays too)."""
+    arrays = [None] + (mgemm.subarrays(a) if e.is_contraction else [])
+    maps = {m for array in arrays for _, m in mapper.ranked(e, a, "latency", None, array)}
+    # (every sub-array and dataflow: the search leaves out those a narrower one dominates)
+    results = [simulate_einsum(e, a, m) for m in maps]
+    return [r.cycles for r in results], [r.energy_j for r in results]
+
+
+def check_cascade_edp(examples):
+    """End to end on tiny cascades: `--objective edp` gives the least product over every
+    combination of every mapping of each Einsum, simulated."""
+    @settings(max_examples=examples, **SETTINGS)
+    @given(tiny_cascades(), st.sampled_from([2, 4]), st.sampled_from([1, 2]),
+           st.sampled_from([1, 4, 64]))
+    def run(cascade, rows, cols, port):
+        a = build({"PE2D.rows": rows, "PE2D.cols": cols, "GLB.read_bytes_per_cycle": port,
+                   "VEC.lanes": 4})
+        (c0, e0), (c1, e1) = (every_point(e, a) for e in cascade.einsums)
+        brute = float(np.min(np.add.outer(c0, c1) * np.add.outer(e0, e1)))
+        found = simulate(cascade, a, objective="edp")
+        assert found.cycles * found.energy_j == pytest.approx(brute, rel=1e-12)
+        for e, (c, j) in zip(cascade.einsums, ((c0, e0), (c1, e1))):  # each hull, exact
+            hull = [v for r in lower_hull(e, a) for v in (r.cycles, r.energy_j)]
+            every = [v for r in _hull_of([Point(*p) for p in zip(c, j)])
+                     for v in (r.cycles, r.energy_j)]
+            assert hull == pytest.approx(every, rel=1e-12)
+    run()
+
+
+class Point:
+    def __init__(self, cycles, energy_j):
+        self.cycles, self.energy_j = cycles, energy_j
+
+
+def check_least_product(examples):
+    """The hull sweep against every combination, on random point sets (2 to 4 Einsums,
+    up to 12 points each, used 1 to 3 times, with a fixed part)."""
+    points = st.lists(st.tuples(st.integers(1, 10**6), st.floats(1e-6, 1.0)), min_size=1,
+                      max_size=12)
+
+    @settings(max_examples=examples, **SETTINGS)
+    @given(st.lists(points, min_size=2, max_size=4), st.lists(st.integers(1, 3), min_size=4,
+           max_size=4), st.integers(0, 10**6), st.floats(0.0, 1.0))
+    def run(sets, uses, fixed_c, fixed_e):
+        hulls = {k: _hull_of([Point(*p) for p in s]) for k, s in enumerate(sets)}
+        n = dict(enumerate(uses))
+        choice = least_product(hulls, n, fixed_c, fixed_e)
+        ours = ((fixed_c + sum(n[k] * r.cycles for k, r in choice.items()))
+                * (fixed_e + sum(n[k] * r.energy_j for k, r in choice.items())))
+        brute = min((fixed_c + sum(n[k] * c for k, (c, _) in enumerate(combo)))
+                    * (fixed_e + sum(n[k] * e for k, (_, e) in enumerate(combo)))
+                    for combo in itertools.product(*sets))
+        assert ours == pytest.approx(brute, rel=1e-12)
+    run()
+
+
+def test_cascade_edp_equals_brute_force():
+    check_least_product(300)
+    check_cascade_edp(4)

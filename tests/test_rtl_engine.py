@@ -158,3 +158,16 @@ def test_cli_reports_a_design_too_big_for_the_fpga_before_synthesis(tmp_path, mo
     result = cli("array2d", "--format", "int8", "--out", str(tmp_path))  # 128 x 128 PEs
     assert result.exit_code == 0, result.output
     assert "does not fit" in result.output and "16,384 multipliers of 156" in result.output
+
+
+def test_cli_engine_refuses_a_subarray_mapping(tmp_path):
+    """The tile engine builds the whole array: a mapping on a sub-array is refused
+    (exit 2, one paragraph), not co-simulated with the whole array's timing."""
+    (tmp_path / "w.yaml").write_text(WORKLOAD)
+    (tmp_path / "m.yaml").write_text(MAPPING.replace("loop_order: BNKM", "loop_order: BNKM, "
+                                                     "array: [2, 2]"))
+    result = cli("engine", "--set", "PE2D.rows=2", "--set", "PE2D.cols=3", "--workload",
+                 str(tmp_path / "w.yaml"), "--mapping", str(tmp_path / "m.yaml"), "--cosim",
+                 "--cases", "1", "--no-synth", "--out", str(tmp_path / "out"))
+    assert result.exit_code == 2, result.output
+    assert "2x2 sub-array" in result.output and "Traceback" not in result.output

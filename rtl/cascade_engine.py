@@ -160,12 +160,14 @@ class CascadeEngine(wiring.Component):
         read port (lanes x operand slots, plus the host's for a result)."""
         out = []
         for name, elements in self.tensors().items():
-            slots = max(sum(ref.tensor.name == name for ref in st.einsum.inputs)
-                        for st in self.steps)
             host = name != self.gemm_tensor.name
-            out.append((max(1, slots * self.lanes_unit.lanes + host),
+            out.append((max(1, self.read_slots(name) * self.lanes_unit.lanes + host),
                         1 << bits_for(max(2, elements)), WIDTH))
         return out
+
+    def read_slots(self, name: str) -> int:
+        """Operand slots of tensor `name`: the most times one Einsum reads it."""
+        return max(sum(ref.tensor.name == name for ref in st.einsum.inputs) for st in self.steps)
 
     def tensors(self) -> dict[str, int]:
         """Tensor name -> elements, of the GEMM result and every step's output."""
@@ -255,7 +257,7 @@ class CascadeEngine(wiring.Component):
                 m.d.comb += [lanes.program.eq(k), lanes.first.eq(j == 0), lanes.last.eq(last_j),
                              *(lanes.lane_valid[ln].eq(ln < in_round) for ln in range(n_lanes))]
             last_takes.append(adv & last_j & last_round & last_chunk)
-            step_sig.append(dict(base_n=base_n, red_n=red_n, base_flat=base_flat, adv=adv,
+            step_sig.append(dict(base_n=base_n, red_n=red_n, base_flat=base_flat,
                                  done=adv & last_j))
         m.d.comb += [lanes.valid.eq(running)]
         last_take = Signal()
@@ -271,8 +273,6 @@ class CascadeEngine(wiring.Component):
                 m.d.sync += [prog.eq(prog + 1), feeding.eq(1)]
 
         # ---------------- tensor memories: read ports (lane, slot), writes, host port
-        slots = {name: max(sum(ref.tensor.name == name for ref in st.einsum.inputs)
-                           for st in self.steps) for name in tensors}
         mems, rports, wports = {}, {}, {}
         for name, elements in tensors.items():
             mem = Memory(shape=unsigned(WIDTH), depth=1 << bits_for(max(2, elements)), init=[])
@@ -284,7 +284,7 @@ class CascadeEngine(wiring.Component):
             else:
                 wports[name] = [mem.write_port() for _ in range(n_lanes)]
             rports[name] = [[mem.read_port(transparent_for=tuple(wports[name]))
-                             for _ in range(n_lanes)] for _ in range(slots[name])]
+                             for _ in range(n_lanes)] for _ in range(self.read_slots(name))]
 
         # operand addresses (from the next cycle's counters) and data (with forwarding)
         for k, st in enumerate(self.steps):

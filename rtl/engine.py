@@ -41,8 +41,8 @@ from amaranth.lib.wiring import In, Out
 
 from rtl.array2d import SystolicArray
 from rtl.blocks import block
-from rtl.bus import (BANK_SHIFT, REG_CTRL, REG_CYCLES, REG_STATUS, REGION,  # noqa: F401
-                     REGION_CTRL, REGION_SHIFT, bits_for)
+from rtl.bus import (BANK_SHIFT, REG_CTRL, REG_CYCLES, REG_STATUS, REGION, REGION_CTRL,
+                     REGION_SHIFT, bits_for)
 from rtl.numerics import MacFormat, mac_format
 
 GROUPS = ("B", "M", "N", "K")
@@ -52,7 +52,6 @@ DIMS = {("os", "M"): ("K", "M", "N"), ("os", "N"): ("K", "N", "M"),
         ("ws", "K"): ("M", "K", "N"), ("is", "K"): ("N", "K", "M")}
 FEED = {("os", "M"): ("A", "W"), ("os", "N"): ("W", "A"),
         ("ws", "K"): ("A", "W"), ("is", "K"): ("W", "A")}
-
 
 
 def fold_gap(L: int, R: int) -> int:

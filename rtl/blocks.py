@@ -26,6 +26,7 @@ class BlockOptions:
     einsums: tuple = ()           # vector1d: the Einsums its lanes are programmed for
     einsum: object = None         # engine: the contraction it runs
     mapping: object = None        # engine: its GemmMapping (dataflow, tiles, loop order)
+    vector: tuple = ()            # engine: the 1D-unit Einsums after it, (Einsum, VectorMapping)
 
 
 @dataclass(frozen=True)

@@ -79,9 +79,10 @@ def command(block, arch_name, sets, out_dir, dataflow, fmt, family, no_synth, no
     options = BlockOptions(dataflow, fmt, einsums)
     engine_result = None
     if block == "engine":
-        einsum, engine_result = _engine_inputs(architecture, arch_name, sets, out, workload,
-                                               mapping_file, einsum_name)
-        options = BlockOptions(einsum=einsum, mapping=engine_result.mapping)
+        einsum, engine_result, vector = _engine_inputs(architecture, arch_name, sets, out,
+                                                       workload, mapping_file, einsum_name)
+        options = BlockOptions(einsum=einsum, mapping=engine_result.mapping,
+                               vector=tuple((e, r.mapping) for e, r in vector))
     try:
         with console.status(f"elaborating {block}"):
             dut = spec.build(architecture, options)
@@ -99,7 +100,7 @@ def command(block, arch_name, sets, out_dir, dataflow, fmt, family, no_synth, no
             with console.status(f"co-simulating {block}"):
                 if block == "engine":
                     lines = cosim_engine(dut, options.einsum, architecture, options.mapping,
-                                         engine_result.cycles, cases)
+                                         engine_result.cycles, cases, vector=options.vector)
                 else:
                     lines = cosim_block(block, dut, cases, arch=architecture)
         except CosimMismatch as exc:
@@ -171,7 +172,8 @@ def _engine_inputs(architecture, arch_name, sets, out, workload, mapping_file, e
                                                   sort_keys=False))
     with console.status("sim run: the mapping and its cycles"):
         try:
-            einsum, result = engine_case(workload, arch_file, mapping_file, einsum_name)
+            einsum, result, vector = engine_case(workload, arch_file, mapping_file,
+                                                 einsum_name, architecture)
         except ValueError as exc:
             raise click.UsageError(str(exc))
     if result.mapping is None or getattr(result.mapping, "role", "") != "array2d":
@@ -179,4 +181,7 @@ def _engine_inputs(architecture, arch_name, sets, out, workload, mapping_file, e
                                f"(mapping {result.mapping}); the engine runs array mappings")
     console.print(f"sim run: {einsum.name} {result.mapping.describe()}: {result.cycles:,} cycles "
                   f"({result.compute_cycles:,} compute)", highlight=False)
-    return einsum, result
+    for e, r in vector:
+        console.print(f"sim run: {e.name} on the 1D unit, {r.mapping.describe()}: "
+                      f"{r.cycles:,} cycles ({r.compute_cycles:,} compute)", highlight=False)
+    return einsum, result, vector

@@ -8,7 +8,8 @@ golden model and sim's cycle model and raise CosimMismatch on any difference.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 
 import numpy as np
 from amaranth.sim import Simulator
@@ -601,11 +602,15 @@ class EngineRun:
     bench_cycles: int    # the same, counted by the testbench from `busy`
     outputs: np.ndarray  # O[B, M, N] read back over the host bus
     load_cycles: int     # host bus cycles spent loading the banks (not in `cycles`)
+    vector: dict = field(default_factory=dict)  # 1D-unit results by tensor (flat, Q16)
 
 
-def engine_case(workload: str, arch_file: str, mapping_file: str | None, einsum_name: str | None):
+def engine_case(workload: str, arch_file: str, mapping_file: str | None, einsum_name: str | None,
+                architecture=None):
     """`sim run` (sim.run) of a workload on an architecture file with a mapping file (or
-    the mapper's choice): the contraction's Einsum, its mapping and its result."""
+    the mapper's choice): the contraction's Einsum, its result, and the 1D-unit Einsums
+    that follow it (rtl.cascade_engine.softmax_steps on `architecture`, empty without
+    it) as (Einsum, result) pairs while sim ran them on the 1D unit."""
     import sim
     import workloads
 
@@ -618,8 +623,16 @@ def engine_case(workload: str, arch_file: str, mapping_file: str | None, einsum_
         raise ValueError(f"workload '{cascade.name}' has no contraction"
                          + (f" named '{einsum_name}'" if einsum_name else ""))
     einsum = gemms[0]
-    found = next(r for r in result.einsums if r.name == einsum.name)
-    return einsum, found
+    by_name = {r.name: r for r in result.einsums}
+    vector = []
+    if architecture is not None:
+        from rtl.cascade_engine import softmax_steps
+
+        for e in softmax_steps(cascade, einsum, architecture):
+            if getattr(by_name[e.name].mapping, "role", "") != "array1d":
+                break
+            vector.append((e, by_name[e.name]))
+    return einsum, by_name[einsum.name], vector
 
 
 def engine_model_cycles(plan, einsum, arch, mapping) -> tuple[int, int]:
@@ -653,7 +666,8 @@ def engine_model_cycles(plan, einsum, arch, mapping) -> tuple[int, int]:
 def run_engine(dut, A: np.ndarray, W: np.ndarray, limit: int = 10**7) -> EngineRun:
     """Load A [B,M,K] and W [B,K,N] over the host bus, start, wait for done, read the
     cycle register and every output back."""
-    from rtl.engine import BANK_SHIFT, REG_CTRL, REG_CYCLES, REGION, REGION_CTRL, REGION_SHIFT
+    from rtl.bus import (BANK_SHIFT, REG_CTRL, REG_CYCLES, REGION, REGION_CTRL, REGION_SHIFT,
+                         REGION_VECTOR)
 
     plan = dut.plan
     images = {op: plan.pack(op, x) for op, x in (("A", A), ("W", W))}
@@ -695,10 +709,18 @@ def run_engine(dut, A: np.ndarray, W: np.ndarray, limit: int = 10**7) -> EngineR
             ctx.set(dut.addr, bus(REGION["O"], bank, word))
             await ctx.tick()
             out[pos] = wrap(int(ctx.get(dut.rdata)), plan.fmt.acc_bits)
+        for k, st in enumerate(getattr(dut, "steps", ())):  # the 1D unit's results
+            values = []
+            for w in range(st.points):
+                ctx.set(dut.addr, bus(REGION_VECTOR, k, w))
+                await ctx.tick()
+                values.append(wrap(int(ctx.get(dut.rdata)), 32))
+            vector[st.einsum.output.tensor.name] = values
         res["bench"], res["loads"] = busy, loads
 
+    vector = {}
     _simulate(dut, bench)
-    return EngineRun(res["cycles"], res["bench"], out, res["loads"])
+    return EngineRun(res["cycles"], res["bench"], out, res["loads"], vector)
 
 
 def golden_gemm(fmt: MacFormat, A: np.ndarray, W: np.ndarray) -> np.ndarray:
@@ -727,17 +749,93 @@ def check_engine(dut, einsum, arch, mapping, A, W) -> tuple[EngineRun, int]:
     return run, ideal
 
 
-def cosim_engine(dut, einsum, arch, mapping, sim_cycles: int, cases: int = 1, seed: int = 0) -> list[str]:
-    """`sim rtl engine --cosim`: random operands through the engine, one line per case."""
+def cosim_engine(dut, einsum, arch, mapping, sim_cycles: int, cases: int = 1, seed: int = 0,
+                 vector=()) -> list[str]:
+    """`sim rtl engine --cosim`: random operands through the engine, one line per case
+    (`vector`: the 1D-unit Einsums and mappings of a CascadeEngine)."""
     rng = np.random.default_rng(seed)
     size = einsum.gemm_shape()
     lines = []
     for _ in range(cases):
         A = random_operands(dut.fmt, rng, (size["B"], size["M"], size["K"]))
         W = random_operands(dut.fmt, rng, (size["B"], size["K"], size["N"]))
+        if vector:
+            run, per = check_cascade(dut, einsum, arch, mapping, vector, A, W)
+            gemm = run.cycles - sum(per)
+            lines.append(f"{run.outputs.size:,} GEMM outputs and "
+                         + ", ".join(f"{len(run.vector[e.output.tensor.name]):,} {e.name}"
+                                     for e, _ in vector)
+                         + f" bit-exact; {run.cycles:,} cycles = sim's {gemm:,} (GEMM) + "
+                         + " + ".join(f"{c:,} ({e.name})" for c, (e, _) in zip(per, vector)))
+            continue
         run, ideal = check_engine(dut, einsum, arch, mapping, A, W)
         lines.append(f"{run.outputs.size:,} outputs bit-exact; {run.cycles:,} cycles = sim's "
                      f"{ideal:,} compute + {run.cycles - ideal:,} buffer-port stall cycles "
                      f"(sim run with DRAM: {sim_cycles:,}); host loads took {run.load_cycles:,} "
                      f"bus cycles")
     return lines
+
+
+# ---------------------------------------------------------------- GEMM then the 1D unit
+
+def golden_cascade(steps, gemm_name: str, gemm_out: np.ndarray, exp_degree: int) -> dict:
+    """Each 1D-unit Einsum's output (flat, Q16 ints) after the GEMM, whose 32-bit
+    accumulators enter as Q15.16 words (rtl/cascade_engine.py)."""
+    from rtl.vector1d import wrap32
+
+    values = {gemm_name: np.array([wrap32(int(v)) for v in gemm_out.ravel()], dtype=object)}
+    for st in steps:
+        e = st.einsum
+        sizes = e.rank_sizes
+        out_shape = tuple(sizes[r] for r in e.output.ranks)
+        red_shape = tuple(sizes[r] for r in e.reduced_ranks)
+        grid = {}
+        for names, shape in ((e.output.ranks, out_shape), (e.reduced_ranks, red_shape)):
+            for axis, rank in enumerate(names):
+                grid[rank] = np.indices(shape)[axis].ravel() if shape else np.zeros(1, int)
+        o_idx = {r: np.repeat(grid[r], max(1, math.prod(red_shape))) for r in e.output.ranks}
+        r_idx = {r: np.tile(grid[r], max(1, math.prod(out_shape))) for r in e.reduced_ranks}
+        idx = o_idx | r_idx
+        operands = []
+        for ref in e.inputs:
+            flat = sum(idx[r] * s for r, s in st.strides(ref).items()) if ref.ranks else 0
+            operands.append(values[ref.tensor.name][flat])
+        ops = np.stack(operands, axis=-1).reshape(st.points, st.reduce_len, len(e.inputs))
+        values[e.output.tensor.name] = np.array(golden_vector(e, ops, exp_degree), dtype=object)
+    return values
+
+
+def cascade_model_cycles(dut, einsum, arch, mapping, vector) -> tuple[int, list[int]]:
+    """(total, per 1D Einsum) cycles sim gives the GEMM then the 1D Einsums, one after
+    another, with the buffer level modelled and DRAM outside: engine_model_cycles plus
+    each Einsum's compute_cycles from sim.vector_engine (its chunks' lane cycles and the
+    lane pipeline)."""
+    from sim.vector_engine import run_vector as sim_vector
+
+    gemm, _ = engine_model_cycles(dut.plan, einsum, arch, mapping)
+    per = [sim_vector(e, arch, mp).compute_cycles for e, mp in vector]
+    return gemm + sum(per), per
+
+
+def check_cascade(dut, einsum, arch, mapping, vector, A, W) -> tuple[EngineRun, list[int]]:
+    """The GEMM's outputs and every 1D Einsum's equal the golden models bit for bit; the
+    cycles from start to done (register and testbench) equal cascade_model_cycles."""
+    model, per = cascade_model_cycles(dut, einsum, arch, mapping, vector)
+    run = run_engine(dut, A, W, limit=2 * model + 100)
+    gemm_want = golden_gemm(dut.fmt, A, W)
+    if not (run.outputs == gemm_want).all():
+        bad = tuple(int(i) for i in np.argwhere(run.outputs != gemm_want)[0])
+        raise CosimMismatch(f"engine output {bad}: RTL {run.outputs[bad]}, golden {gemm_want[bad]}")
+    want = golden_cascade(dut.steps, einsum.output.tensor.name, gemm_want,
+                          dut.lanes_unit.exp_degree)
+    for st in dut.steps:
+        name = st.einsum.output.tensor.name
+        got, ref = run.vector[name], list(want[name])
+        if got != ref:
+            bad = next(i for i, (a, b) in enumerate(zip(got, ref)) if a != b)
+            raise CosimMismatch(f"1D unit, Einsum {st.einsum.name} point {bad}: RTL {got[bad]}, "
+                                f"golden {ref[bad]}")
+    if not run.cycles == run.bench_cycles == model:
+        raise CosimMismatch(f"GEMM + 1D unit: RTL {run.cycles} cycles (testbench "
+                            f"{run.bench_cycles}), sim {model} (1D Einsums {per})")
+    return run, per

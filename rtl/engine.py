@@ -41,6 +41,8 @@ from amaranth.lib.wiring import In, Out
 
 from rtl.array2d import SystolicArray
 from rtl.blocks import block
+from rtl.bus import (BANK_SHIFT, REG_CTRL, REG_CYCLES, REG_STATUS, REGION, REGION_CTRL,
+                     REGION_SHIFT, bits_for)
 from rtl.numerics import MacFormat, mac_format
 
 GROUPS = ("B", "M", "N", "K")
@@ -50,16 +52,6 @@ DIMS = {("os", "M"): ("K", "M", "N"), ("os", "N"): ("K", "N", "M"),
         ("ws", "K"): ("M", "K", "N"), ("is", "K"): ("N", "K", "M")}
 FEED = {("os", "M"): ("A", "W"), ("os", "N"): ("W", "A"),
         ("ws", "K"): ("A", "W"), ("is", "K"): ("W", "A")}
-
-# Host bus regions (addr[31:28]); bank in addr[27:20], word in addr[19:0].
-REGION_CTRL, REGION = 0, {"A": 1, "W": 2, "O": 3}
-REG_CTRL, REG_STATUS, REG_CYCLES = 0, 1, 2
-BANK_SHIFT, REGION_SHIFT = 20, 28
-
-
-def bits_for(n: int) -> int:
-    """Address bits for indices 0..n-1 (0 when n == 1)."""
-    return max(0, (n - 1).bit_length())
 
 
 def fold_gap(L: int, R: int) -> int:
@@ -208,6 +200,17 @@ class EnginePlan:
         bank, addr = self.layouts["O"].place(idx)
         return [(pos, int(bank[pos]), int(addr[pos])) for pos in np.ndindex(*shape)]
 
+    @property
+    def output_elements(self) -> int:
+        return math.prod(self.groups[g].size for g in AXES["O"])
+
+    def coordinate(self, g: str, fields: dict):
+        """Element index along group g from its loop-index fields (tile, fold, position or
+        local index), for the flat output index of exported writes."""
+        grp = self.groups[g]
+        inner = (fields[f"f{g}"] * grp.side + fields[f"p{g}"] if grp.side else fields[f"l{g}"])
+        return fields[f"t{g}"] * grp.tile + inner
+
     def resources(self) -> dict:
         """SRAM bits per operand (bank count x depth x width) for the fit estimate."""
         width = {"A": self.fmt.bits, "W": self.fmt.bits, "O": self.fmt.acc_bits}
@@ -217,8 +220,15 @@ class EnginePlan:
 class TileEngine(wiring.Component):
     """Banks + sequencer + systolic array + host bus (see the module docstring)."""
 
-    def __init__(self, plan: EnginePlan, describe: str = ""):
+    def __init__(self, plan: EnginePlan, describe: str = "", export_writes: bool = False):
         self.plan, self.fmt = plan, plan.fmt
+        # export_writes: per column, (en, flat index of O[b, m, n] row-major, value) of
+        # each output-bank write, for a consumer of the results (rtl/cascade_engine.py)
+        self.o_writes = [(Signal(name=f"ow{j}_en"), Signal(range(max(2, plan.output_elements)),
+                                                           name=f"ow{j}_flat"),
+                          Signal(plan.fmt.acc_bits, name=f"ow{j}_data"))
+                         for j in range(plan.C)] if export_writes else []
+        self.last_step = Signal()   # the cycle the GEMM's last result leaves the array
         self.rows, self.cols, self.dataflow = plan.R, plan.C, plan.dataflow
         self.describe_text = describe
         self.data_bits = max(32, plan.fmt.acc_bits)
@@ -473,14 +483,23 @@ class TileEngine(wiring.Component):
             m.d.sync += [s1_valid.eq(emit), s1_addr.eq(o_addr), s1_value.eq(array.out[j]),
                          s1_acc.eq(acc)]
             host_read = ~busy & (region == REGION["O"]) & (bank_sel == j)
+            written = Signal(o_bits, name=f"o{j}_written")
             m.d.comb += [rp.addr.eq(Mux(busy, o_addr, word)), rp.en.eq(busy | host_read),
                          wp.addr.eq(s1_addr), wp.en.eq(s1_valid),
-                         wp.data.eq(s1_value + Mux(s1_acc, rp.data, 0))]
+                         written.eq(s1_value + Mux(s1_acc, rp.data, 0)), wp.data.eq(written)]
+            if self.o_writes:
+                en, flat, data = self.o_writes[j]
+                fields = {**tile_src, **info, f"p{CG}": j}
+                b_, m_, n_ = (p.coordinate(g, fields) for g in AXES["O"])
+                size = {g: grp[g].size for g in GROUPS}
+                m.d.sync += flat.eq((b_ * size["M"] + m_) * size["N"] + n_)
+                m.d.comb += [en.eq(s1_valid), data.eq(written)]
 
         # ---------------- tiles, start / done, cycle counter
         cycles = Signal(48)
         all_last = Signal()
-        m.d.comb += all_last.eq(Cat(*is_last.values()).all())
+        m.d.comb += [all_last.eq(Cat(*is_last.values()).all()),
+                     self.last_step.eq(busy & go & e_tile_end & all_last)]
         flush = Signal()
         m.d.sync += flush.eq(0)
         with m.If(start):
@@ -523,8 +542,20 @@ class TileEngine(wiring.Component):
         return m
 
 
-def build_engine(arch, einsum, mapping) -> TileEngine:
-    """The engine for contraction `einsum` under `mapping` on `arch`'s 2D array and buffer."""
+def build_engine(arch, einsum, mapping, vector=()) -> wiring.Component:
+    """The engine for contraction `einsum` under `mapping` on `arch`'s 2D array and buffer;
+    with `vector` ((Einsum, VectorMapping) pairs of the 1D-unit Einsums that consume its
+    result), the CascadeEngine that runs them after it (rtl/cascade_engine.py)."""
+    if vector:
+        from rtl.cascade_engine import CascadeEngine, check_gemm_result
+
+        check_gemm_result(einsum, arch)
+        tile = _tile_engine(arch, einsum, mapping, export_writes=True)
+        return CascadeEngine.build(arch, tile, list(vector))
+    return _tile_engine(arch, einsum, mapping)
+
+
+def _tile_engine(arch, einsum, mapping, export_writes: bool = False) -> TileEngine:
     array, glb = arch.array2d, arch.buffer
     formats = {r.tensor.format for r in einsum.inputs}
     if len(formats) != 1:
@@ -553,7 +584,7 @@ def build_engine(arch, einsum, mapping) -> TileEngine:
             f"N{shape['N']} K{shape['K']}, {mapping.describe()}, {plan.tiles} tiles, "
             f"{sram:,} bytes of SRAM banks, buffer port {plan.bw_bits} bits/cycle"
             + (" (throttled)" if plan.throttled else ""))
-    return TileEngine(plan, text)
+    return TileEngine(plan, text, export_writes)
 
 
 @block("engine", "a whole GEMM from SRAM banks: sequencer, systolic array, host bus "
@@ -561,4 +592,4 @@ def build_engine(arch, einsum, mapping) -> TileEngine:
 def _build_engine(a, o):
     if o.einsum is None or o.mapping is None:
         raise ValueError("the engine needs a workload and a mapping (--workload, --mapping)")
-    return build_engine(a, o.einsum, o.mapping)
+    return build_engine(a, o.einsum, o.mapping, o.vector)

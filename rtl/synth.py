@@ -83,7 +83,8 @@ def find_tool(name: str) -> list[str]:
 def write_verilog(block: wiring.Component, out_dir: Path, name: str = "top") -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{name}.v"
-    path.write_text(verilog.convert(block, name=name))
+    to_verilog = getattr(block, "to_verilog", None)  # a block with its own (faster) writer
+    path.write_text(to_verilog(name) if to_verilog else verilog.convert(block, name=name))
     return path
 
 
@@ -322,10 +323,18 @@ def estimate(block: wiring.Component, family: str) -> Estimate | None:
     replicated units times their measured cost, plus the engine's SRAM banks."""
     from rtl.array2d import SystolicArray
     from rtl.bitserial import BitSerialPEArray
+    from rtl.cascade_engine import CascadeEngine
     from rtl.engine import TileEngine
     from rtl.vector1d import SoftmaxLanes
 
     device, max_luts, max_dsps, max_brams, shapes = DEVICES[family]
+    if isinstance(block, CascadeEngine):  # the tile engine, the lanes, the tensor memories
+        parts = [estimate(block.tile, family), estimate(block.lanes_unit, family)]
+        brams = sum(n * bram_blocks(depth, width, shapes)
+                    for n, depth, width in block.memory_copies())
+        return Estimate(device, sum(p.luts for p in parts), sum(p.ffs for p in parts),
+                        sum(p.dsps for p in parts), sum(p.brams for p in parts) + brams,
+                        (max_luts, max_dsps, max_brams))
     brams = 0
     if isinstance(block, (SystolicArray, TileEngine)):
         units, kind = block.rows * block.cols, "pe_fp16" if block.fmt.is_float else "pe_int"

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from amaranth import Const, Module, Mux, Signal, signed
+from amaranth import ClockSignal, Const, Instance, Module, Mux, ResetSignal, Signal, Value, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -211,20 +211,9 @@ class SoftmaxLanes(wiring.Component):
         progs = ", ".join(f"{p.name} ({p.cycles_per_point} cycles/point)" for p in self.programs)
         return f"{self.lanes} lanes, Q15.16, depth {self.pipeline_depth}, programs: {progs}"
 
-    def elaborate(self, platform):
-        """One shared controller decodes (program, micro-op, cycle) into an opcode and
-        operand/destination selects; each lane is one datapath (adder, multiplier,
-        comparator, exp step) whose result the opcode picks. The same cycles and
-        arithmetic as one datapath per micro-op, with a lane's logic independent of
-        the number of programs (and Verilog written in seconds for 128 lanes)."""
-        m = Module()
-        max_ops = max(len(p.ops) for p in self.programs)
-        max_cyc = max(op.cycles for p in self.programs for op in p.ops)
-        pc = Signal(range(max(2, max_ops)))
-        cyc = Signal(range(max(2, max_cyc)))
-        running = self.valid
-        op_last = Signal()      # last cycle of the current micro-op
-        point_last = Signal()   # ... and of the point's last micro-op
+    def decode_tables(self):
+        """(micro-ops used, operand source -> select code, longest op in cycles): the
+        encoding the controller drives and every lane decodes."""
         ops_used = sorted({op.op for p in self.programs for op in p.ops})
         consts = sorted({s[1] for p in self.programs for op in p.ops for s in op.srcs
                          if s[0] == "c"})
@@ -233,6 +222,33 @@ class SoftmaxLanes(wiring.Component):
         code.update({("t", j): self.n_inputs + j for j in range(self.n_temps)})
         code[("acc",)] = self.n_inputs + self.n_temps
         code.update({("c", v): self.n_inputs + self.n_temps + 1 + k for k, v in enumerate(consts)})
+        max_cyc = max(op.cycles for p in self.programs for op in p.ops)
+        return ops_used, code, max_cyc
+
+    def to_verilog(self, name: str) -> str:
+        """Verilog with the lane written once as module NAME_lane and instantiated per
+        lane: the same netlist as the flat conversion (tests/test_rtl_vector1d.py checks
+        equivalence with yosys), converted in the time of one lane plus the controller."""
+        from amaranth.back import verilog
+
+        lane_text = verilog.convert(Lane(self), name=f"{name}_lane")
+        self.lane_module = f"{name}_lane"
+        return lane_text + verilog.convert(self, name=name)
+
+    def elaborate(self, platform):
+        """One shared controller decodes (program, micro-op, cycle) into an opcode and
+        operand/destination selects; each lane (`Lane`) is one datapath (adder,
+        multiplier, comparator, exp step) whose result the opcode picks. The same cycles
+        and arithmetic as one datapath per micro-op, with a lane's logic independent of
+        the number of programs."""
+        m = Module()
+        max_ops = max(len(p.ops) for p in self.programs)
+        ops_used, code, max_cyc = self.decode_tables()
+        pc = Signal(range(max(2, max_ops)))
+        cyc = Signal(range(max(2, max_cyc)))
+        running = self.valid
+        op_last = Signal()      # last cycle of the current micro-op
+        point_last = Signal()   # ... and of the point's last micro-op
         opcode = Signal(range(max(2, len(ops_used))))
         a_sel, b_sel = Signal(range(len(code) + 1)), Signal(range(len(code) + 1))
         dst_sel = Signal(range(self.n_temps + 1))   # temp j, or n_temps: the accumulator
@@ -258,11 +274,22 @@ class SoftmaxLanes(wiring.Component):
             for i in range(1, d + 1):
                 with m.Case(i):
                     m.d.comb += coef.eq(coeffs[d - i])
-        ctl = dict(pc=pc, cyc=cyc, running=running, op_last=op_last, point_last=point_last,
-                   opcode=opcode, a_sel=a_sel, b_sel=b_sel, dst_sel=dst_sel, coef=coef,
-                   ops_used=ops_used, code=code)
-        for lane in range(self.lanes):
-            self._lane(m, lane, ctl)
+        shared = dict(cyc=cyc, running=running, op_last=op_last, point_last=point_last,
+                      opcode=opcode, a_sel=a_sel, b_sel=b_sel, dst_sel=dst_sel, coef=coef,
+                      first=self.first, last=self.last)
+        module = getattr(self, "lane_module", None)
+        for i in range(self.lanes):
+            ins = {**shared, "x": self.x[i], "lane_valid": self.lane_valid[i]}
+            outs = {"out": self.out[i], "out_valid": self.out_valid[i]}
+            if module:  # to_verilog: the lane module written once
+                m.submodules[f"lane{i}"] = Instance(
+                    module, i_clk=ClockSignal(), i_rst=ResetSignal(),
+                    **{f"i_{k}": Value.cast(v) for k, v in ins.items()},
+                    **{f"o_{k}": Value.cast(v) for k, v in outs.items()})
+                continue
+            m.submodules[f"lane{i}"] = lane = Lane(self)
+            m.d.comb += [getattr(lane, k).eq(v) for k, v in ins.items()]
+            m.d.comb += [v.eq(getattr(lane, k)) for k, v in outs.items()]
         return m
 
     def _op_cases(self, m, pc):
@@ -276,33 +303,52 @@ class SoftmaxLanes(wiring.Component):
                             with m.Case(oi):
                                 yield op, oi == len(prog.ops) - 1
 
-    def _lane(self, m, lane, ctl):
+
+class Lane(wiring.Component):
+    """One lane of `unit` (a SoftmaxLanes): operand selects, one multiplier (exp's range
+    reduction and Horner steps, and the multiply op, never in the same cycle), adder,
+    comparator, exp state, temporaries, accumulator and the result pipeline, driven by
+    the shared controller's opcode and selects."""
+
+    def __init__(self, unit: SoftmaxLanes):
+        self.unit = unit
+        self.ops_used, self.code, max_cyc = unit.decode_tables()
         q = signed(WIDTH)
-        temps = [Signal(q, name=f"t{j}_l{lane}") for j in range(self.n_temps)]
-        acc = Signal(q, name=f"acc_l{lane}")
-        x = self.x[lane]
+        super().__init__({
+            "x": In(data.ArrayLayout(q, unit.n_inputs)), "lane_valid": In(1),
+            "first": In(1), "last": In(1), "running": In(1), "op_last": In(1),
+            "point_last": In(1), "cyc": In(range(max(2, max_cyc))),
+            "opcode": In(range(max(2, len(self.ops_used)))),
+            "a_sel": In(range(len(self.code) + 1)), "b_sel": In(range(len(self.code) + 1)),
+            "dst_sel": In(range(unit.n_temps + 1)), "coef": In(q),
+            "out": Out(q), "out_valid": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        u, q = self.unit, signed(WIDTH)
+        temps = [Signal(q, name=f"t{j}") for j in range(u.n_temps)]
+        acc = Signal(q)
         sources = {}
-        for src, c in ctl["code"].items():
-            sources[c] = (x[src[1]] if src[0] == "x" else temps[src[1]] if src[0] == "t"
+        for src, c in self.code.items():
+            sources[c] = (self.x[src[1]] if src[0] == "x" else temps[src[1]] if src[0] == "t"
                           else acc if src[0] == "acc" else Const(src[1], q))
-        a, b = Signal(q, name=f"a_l{lane}"), Signal(q, name=f"b_l{lane}")
-        for operand, sel in ((a, ctl["a_sel"]), (b, ctl["b_sel"])):
+        a, b = Signal(q), Signal(q)
+        for operand, sel in ((a, self.a_sel), (b, self.b_sel)):
             with m.Switch(sel):
                 for c, value in sources.items():
                     with m.Case(c):
                         m.d.comb += operand.eq(value)
         # exp unit: range reduction (cycle 0), Horner steps (1..d), scaling (last cycle)
-        e_n = Signal(signed(WIDTH - FRAC + 2), name=f"exp_n_l{lane}")
-        e_f = Signal(FRAC, name=f"exp_f_l{lane}")
-        e_p = Signal(signed(WIDTH), name=f"exp_p_l{lane}")
-        cyc, used = ctl["cyc"], ctl["ops_used"]
-        # One multiplier per lane: exp's range reduction (cycle 0: x * log2(e)) and Horner
-        # steps (p * f) and the multiply op never need it in the same cycle.
-        is_exp = (ctl["opcode"] == used.index("exp")) if "exp" in used else Const(0)
-        ma, mb = Signal(q, name=f"ma_l{lane}"), Signal(q, name=f"mb_l{lane}")
+        e_n = Signal(signed(WIDTH - FRAC + 2), name="exp_n")
+        e_f = Signal(FRAC, name="exp_f")
+        e_p = Signal(signed(WIDTH), name="exp_p")
+        cyc, used = self.cyc, self.ops_used
+        is_exp = (self.opcode == used.index("exp")) if "exp" in used else Const(0)
+        ma, mb = Signal(q), Signal(q)
         m.d.comb += [ma.eq(Mux(is_exp & (cyc != 0), e_p, a)),
                      mb.eq(Mux(is_exp, Mux(cyc == 0, LOG2E_Q16, e_f), b))]
-        product = Signal(signed(2 * WIDTH), name=f"prod_l{lane}")
+        product = Signal(signed(2 * WIDTH), name="prod")
         m.d.comb += product.eq(ma * mb)
         results = {"add": a + b, "subtract": a - b, "multiply": product >> FRAC,
                    "max": Mux(a > b, a, b), "min": Mux(a < b, a, b), "neg": -a, "copy": a,
@@ -310,44 +356,43 @@ class SoftmaxLanes(wiring.Component):
                    "reduce:max": Mux(self.first, a, Mux(a > acc, a, acc)),
                    "reduce:min": Mux(self.first, a, Mux(a < acc, a, acc))}
         if "exp" in used:
-            with m.If(ctl["running"] & is_exp):
+            with m.If(self.running & is_exp):
                 with m.If(cyc == 0):
                     t = product >> FRAC
                     m.d.sync += [e_n.eq(t >> FRAC), e_f.eq(t[:FRAC]),
-                                 e_p.eq(exp_coefficients(self.exp_degree)[self.exp_degree])]
-                with m.Elif(cyc <= self.exp_degree):
-                    m.d.sync += e_p.eq((product >> FRAC) + ctl["coef"])
-            shifted_left = Signal(signed(WIDTH + 40), name=f"exp_shl_l{lane}")
+                                 e_p.eq(exp_coefficients(u.exp_degree)[u.exp_degree])]
+                with m.Elif(cyc <= u.exp_degree):
+                    m.d.sync += e_p.eq((product >> FRAC) + self.coef)
+            shifted_left = Signal(signed(WIDTH + 40), name="exp_shl")
             m.d.comb += shifted_left.eq(e_p << e_n[:5].as_unsigned())
             neg = (-e_n).as_unsigned()
             results["exp"] = Mux(e_n >= 0,
                                  Mux((e_n >= WIDTH) | (shifted_left > MAX_Q), MAX_Q, shifted_left),
                                  Mux(neg >= WIDTH + 8, 0, e_p >> neg[:6]))
-        value = Signal(q, name=f"value_l{lane}")
-        with m.Switch(ctl["opcode"]):
+        value = Signal(q)
+        with m.Switch(self.opcode):
             for k, op in enumerate(used):
                 with m.Case(k):
                     m.d.comb += value.eq(results[op])
-        with m.If(ctl["running"] & ctl["op_last"]):
-            with m.Switch(ctl["dst_sel"]):
+        with m.If(self.running & self.op_last):
+            with m.Switch(self.dst_sel):
                 for j, temp in enumerate(temps):
                     with m.Case(j):
                         m.d.sync += temp.eq(value)
-                with m.Case(self.n_temps):
+                with m.Case(u.n_temps):
                     m.d.sync += acc.eq(value)
-        done = ctl["running"] & ctl["point_last"] & self.last  # an output finished
+        done = self.running & self.point_last & self.last  # an output finished
         # Result pipeline: `done` (last op of an output's last input point) + depth stages.
-        stages_valid = Signal(name=f"v1_l{lane}")
-        stage_val = Signal(q, name=f"r1_l{lane}")
-        m.d.sync += stages_valid.eq(done & self.lane_valid[lane])
+        valid, val = Signal(name="v1"), Signal(q, name="r1")
+        m.d.sync += valid.eq(done & self.lane_valid)
         with m.If(done):
-            m.d.sync += stage_val.eq(value)
-        valid, val = stages_valid, stage_val
-        for s in range(2, self.pipeline_depth + 1):
-            nv, nval = Signal(name=f"v{s}_l{lane}"), Signal(q, name=f"r{s}_l{lane}")
+            m.d.sync += val.eq(value)
+        for s in range(2, u.pipeline_depth + 1):
+            nv, nval = Signal(name=f"v{s}"), Signal(q, name=f"r{s}")
             m.d.sync += [nv.eq(valid), nval.eq(val)]
             valid, val = nv, nval
-        m.d.comb += [self.out[lane].eq(val), self.out_valid[lane].eq(valid)]
+        m.d.comb += [self.out.eq(val), self.out_valid.eq(valid)]
+        return m
 
 
 @block("vector1d", "the 1D unit's lanes for FuseMax's online-softmax Einsums",

@@ -57,3 +57,35 @@ def test_exp_within_stated_tolerance():
         exact = math.exp(q / 2**16)
         got = exp_q16(q, 5) / 2**16
         assert abs(got - exact) <= EXP_TOLERANCE_ABS + EXP_TOLERANCE_REL * exact, x
+
+
+
+STAT = "read_verilog {f}.v; hierarchy -top top; proc; flatten; opt -full; clean -purge; " \
+       "tee -q -o {f}.stat stat -width"
+
+
+@pytest.mark.slow
+def test_verilog_with_one_lane_module_is_the_flat_netlist(tmp_path):
+    """to_verilog (the lane written once, instantiated per lane) flattens and optimizes
+    to the same cells (type, width, count) and wires as the flat conversion."""
+    import subprocess
+
+    from amaranth.back import verilog
+
+    from rtl.synth import ToolMissing, find_tool
+
+    try:
+        yosys = find_tool("yosys")
+    except ToolMissing:
+        pytest.skip("yosys is not installed (the [rtl] extra)")
+    a = unit_arch(2)
+    einsums = fusemax_vector_einsums(a.array1d)
+    (tmp_path / "flat.v").write_text(verilog.convert(SoftmaxLanes.from_arch(a.array1d, einsums),
+                                                     name="top"))
+    (tmp_path / "hier.v").write_text(SoftmaxLanes.from_arch(a.array1d, einsums).to_verilog("top"))
+    stats = []
+    for f in ("flat", "hier"):
+        subprocess.run(yosys + ["-q", "-p", STAT.format(f=f)], cwd=tmp_path, check=True,
+                       capture_output=True)
+        stats.append((tmp_path / f"{f}.stat").read_text())
+    assert "$mul_64" in stats[0] and stats[0] == stats[1]

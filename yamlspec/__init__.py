@@ -10,7 +10,7 @@ from yamlspec import limits
 from yamlspec.errors import SpecError, from_pydantic, key_path
 from yamlspec.files import check_writable
 from yamlspec.reader import parse_yaml_text, read_yaml
-from yamlspec.registry import COMMANDS, Registry
+from yamlspec.registry import COMMANDS, SWEEP_COLUMNS, Registry
 
-__all__ = ["COMMANDS", "Registry", "SpecError", "check_writable", "from_pydantic", "key_path", "limits",
+__all__ = ["COMMANDS", "SWEEP_COLUMNS", "Registry", "SpecError", "check_writable", "from_pydantic", "key_path", "limits",
            "parse_yaml_text", "read_yaml"]

@@ -114,3 +114,9 @@ class Registry(Generic[T]):
 # The CLI's verbs come from every room (sim, rtl, experiments), so their registry sits in
 # this leaf, which all of them may import.
 COMMANDS: Registry = Registry("command", "commands")
+
+# Result columns a sweep file may request (`columns:`) that rooms above sim compute (e.g.
+# rtl's FPGA resources). An entry has check(options, archs) (raises ValueError on bad
+# options), columns(arch, options) -> {column: value} and version() (part of a point's
+# store key); its registry sits here for the same reason.
+SWEEP_COLUMNS: Registry = Registry("sweep result column", "sweep_columns")

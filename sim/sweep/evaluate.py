@@ -54,7 +54,7 @@ def evaluate(task: dict) -> dict:
     """Simulate one point; never raises for a bad point."""
     from arch import from_dict
     from sim.simulate import simulate
-    from yamlspec import SpecError
+    from yamlspec import SWEEP_COLUMNS, SpecError
 
     start = time.perf_counter()
     record = {k: task[k] for k in ("key", "design", "workload", "params")}
@@ -65,8 +65,10 @@ def evaluate(task: dict) -> dict:
         settings = task["mapper"]
         result = simulate(cascade, architecture, objective=settings["objective"],
                           **_search_kwargs(settings))
-        record.update(status="ok", reason="", metrics=metrics(result, architecture),
-                      detail=detail(result))
+        row = metrics(result, architecture)
+        for name, options in task.get("columns", {}).items():  # e.g. rtl's FPGA resources
+            row.update(SWEEP_COLUMNS.get(name).columns(architecture, options))
+        record.update(status="ok", reason="", metrics=row, detail=detail(result))
     except SpecError as exc:
         record.update(status="failed", reason=str(exc))
     except Exception as exc:  # a model bug must not stop a long sweep; it is recorded

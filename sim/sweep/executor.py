@@ -81,6 +81,13 @@ def plan(sweep: Sweep) -> list[dict]:
 
     version = code_version()
     settings = sweep.spec.mapper.model_dump()
+    columns = sweep.spec.columns
+    keyed = settings
+    if columns:  # requested columns, and the code computing them, are part of the answer
+        from yamlspec import SWEEP_COLUMNS
+
+        keyed = {**settings, "columns": {name: [options, SWEEP_COLUMNS.get(name).version()]
+                                         for name, options in columns.items()}}
     bases: dict[str, arch.Architecture] = {}
     file_hashes: dict[str, str] = {}
     tasks = []
@@ -92,19 +99,19 @@ def plan(sweep: Sweep) -> list[dict]:
         workload_id = {"file": file_hashes[point.workload_path], "overrides": overrides}
         task = {"design": point.design, "workload": point.workload,
                 "params": {p: v for p, v in point.params}, "workload_path": point.workload_path,
-                "workload_overrides": overrides, "mapper": settings}
+                "workload_overrides": overrides, "mapper": settings, "columns": columns}
         try:
             if point.arch_source not in bases:
                 bases[point.arch_source] = arch.load(point.arch_source)
             architecture = bases[point.arch_source].with_changes(**dict(point.arch_changes))
         except SpecError as exc:
             task["key"] = point_key(workload_id, {"source": point.arch_source,
-                                                  "changes": point.arch_changes}, settings, version)
+                                                  "changes": point.arch_changes}, keyed, version)
             task["error"] = f"architecture: {exc.reason} ({exc.path or point.arch_source})"
         else:
             arch_dict = architecture.to_dict()
             arch_dict.pop("description", None)
-            task.update(key=point_key(workload_id, arch_dict, settings, version),
+            task.update(key=point_key(workload_id, arch_dict, keyed, version),
                         arch=architecture.to_dict(), arch_file=architecture.file,
                         area_mm2=sum(architecture.area_breakdown_mm2().values()))
         tasks.append(task)

@@ -13,6 +13,7 @@ objectives, validated with pydantic; and its expansion into points.
       samples: 20                        # draws of the `random:` axes (crossed with the grid)
       constraints: {max_area_mm2: 400, max_power_w: 60}
       objectives: [seconds, energy_j]
+      columns: {fpga: {blocks: [array2d]}}   # extra result columns (yamlspec.SWEEP_COLUMNS)
 
 A `param` is `COMPONENT.field` (Architecture.with_changes), `arch` (a preset name or
 file per point) or `workload.KEY[.SUBKEY]` (an override of the workload file's keys,
@@ -164,6 +165,7 @@ class SweepFile(_Strict):
     constraints: Constraints = Constraints()
     objectives: list[str] = Field(default_factory=lambda: ["seconds", "energy_j"])
     baseline: str | None = None  # a design label for speedup plots
+    columns: dict[str, dict] = Field(default_factory=dict)  # extra result columns (SWEEP_COLUMNS)
 
     @model_validator(mode="after")
     def _samples_match_random_axes(self):
@@ -329,7 +331,21 @@ def load(path: str | Path) -> Sweep:
     archs = _check_arch_axes(sweep)
     _check_workload_axes(sweep)
     _check_objectives(sweep, archs)
+    _check_columns(sweep, archs)
     return sweep
+
+
+def _check_columns(sweep: Sweep, archs: list):
+    """Each requested column set is registered and accepts its options on every
+    architecture the sweep starts from."""
+    from yamlspec import SWEEP_COLUMNS
+
+    for name, options in sweep.spec.columns.items():
+        provider = SWEEP_COLUMNS.get(name, sweep.file, "sweep.columns")
+        try:
+            provider.check(options, archs)
+        except ValueError as exc:
+            raise SpecError(str(exc), sweep.file, f"sweep.columns.{name}") from None
 
 
 # Metric columns every evaluated point has (sim/sweep/evaluate.py metrics()); besides

@@ -41,7 +41,7 @@ class UnitEngine:
 # The core engines, imported on the first lookup of any of these registries (not at
 # `import sim`, so the CLI starts without numpy, pydantic, arch or mapper).
 CORE_ENGINES = ("sim.gemm_engine", "sim.vector_engine", "sim.bitserial_engine", "sim.roofline",
-                "sim.fused", "sim.pim.run")
+                "sim.fused", "sim.pim.run", "sim.hierarchy")
 UNIT_ENGINES: Registry[UnitEngine] = Registry("unit engine for component class", "engines",
                                               CORE_ENGINES)
 CASCADE_ENGINES: Registry[Callable] = Registry("cascade engine for component class", "engines",

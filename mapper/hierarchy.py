@@ -1,0 +1,167 @@
+"""Mappings of a contraction onto a memory hierarchy (arch/hierarchy.py) and the map
+space the mapper searches.
+
+A HierarchyMapping gives the array's dataflow and, for every memory level from the top:
+the operands it keeps (the others bypass it), the GEMM group split over its instances,
+the tile of each group (B, M, N, K) one copy holds, and the order of the loops that step
+through those tiles inside the tile of the level above (outermost first).
+
+The map space (candidates): every dataflow of the array; for each fanned-out level,
+every group (B, M, N) large enough to split; every set of operands between the level's
+`keep` and `may_keep`; and tiles: a level whose kept tiles fit whole (double-buffered)
+holds the whole tile of the level above (larger tiles never refetch more), otherwise
+each of M, N, K is halved from there down to the array's side, with each of M, N, K as
+the innermost loop. B is stepped outermost with tile 1 below DRAM (every operand
+depends on B, so no reuse is lost).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from yamlspec import SpecError
+from mapper.gemm import OPERANDS, GemmProblem
+from mapper.mapping import GROUPS, _known_keys, _positive_int
+
+# Operand roles as architectures name them -> operands of GemmProblem
+ROLE_OPERAND = {"input": "A", "weight": "W", "output": "O"}
+OPERAND_ROLE = {v: k for k, v in ROLE_OPERAND.items()}
+# (rows group, cols group, temporal group) on the array per dataflow
+ARRAY_DIMS = {"ws": ("K", "N", "M"), "is": ("K", "M", "N"), "os": ("M", "N", "K")}
+MAX_HALVINGS = 4  # tile sizes tried per group at a level that cannot hold the whole tile
+
+
+@dataclass(frozen=True)
+class LevelMapping:
+    memory: str
+    keep: tuple[str, ...]             # operands kept here (A, W, O)
+    tiles: tuple[int, int, int, int]  # B, M, N, K held by one copy
+    order: str                        # loops over the tiles, outermost first
+    spatial: str | None = None        # group split over this level's instances
+
+    def tile(self, group: str) -> int:
+        return self.tiles[GROUPS.index(group)]
+
+
+@dataclass(frozen=True)
+class HierarchyMapping:
+    dataflow: str
+    levels: tuple[LevelMapping, ...]
+    role: ClassVar[str] = "hierarchy"
+    source: str = field(default="", compare=False, repr=False)
+
+    def describe(self) -> str:
+        parts = []
+        for lv in self.levels:
+            keep = ",".join(OPERAND_ROLE[o] for o in lv.keep) or "bypass"
+            split = f" split {lv.spatial}" if lv.spatial else ""
+            tiles = " ".join(f"{g}{s}" for g, s in zip(GROUPS, lv.tiles))
+            parts.append(f"{lv.memory}[{keep}{split}; {tiles}; {lv.order}]")
+        return f"{self.dataflow} " + " ".join(parts)
+
+    def to_dict(self) -> dict:
+        return {"role": self.role, "dataflow": self.dataflow, "levels": [
+            {"memory": lv.memory, "keep": [OPERAND_ROLE[o] for o in lv.keep],
+             "tiles": dict(zip(GROUPS, lv.tiles)), "order": lv.order,
+             **({"spatial": lv.spatial} if lv.spatial else {})} for lv in self.levels]}
+
+
+def from_dict(data: dict, file: str | None = None, where: str = "") -> HierarchyMapping:
+    """Parse a mapping written by HierarchyMapping.to_dict."""
+    _known_keys(data, {"role", "dataflow", "levels"}, file, where)
+    if data.get("dataflow") not in ARRAY_DIMS:
+        raise SpecError(f"dataflow must be one of {sorted(ARRAY_DIMS)}", file, f"{where}.dataflow")
+    levels = data.get("levels")
+    if not isinstance(levels, list) or not levels:
+        raise SpecError("levels must be a non-empty list", file, f"{where}.levels")
+    out = []
+    for i, lv in enumerate(levels):
+        at = f"{where}.levels[{i}]"
+        if not isinstance(lv, dict):
+            raise SpecError("expected a mapping", file, at)
+        _known_keys(lv, {"memory", "keep", "tiles", "order", "spatial"}, file, at)
+        keep = lv.get("keep", [])
+        if not isinstance(keep, list) or any(k not in ROLE_OPERAND for k in keep):
+            raise SpecError(f"keep must list roles among {list(ROLE_OPERAND)}", file, f"{at}.keep")
+        tiles = lv.get("tiles")
+        if not isinstance(tiles, dict) or set(tiles) != set(GROUPS) or not all(
+                _positive_int(tiles[g]) for g in GROUPS):
+            raise SpecError("tiles must give positive B, M, N, K", file, f"{at}.tiles")
+        order = lv.get("order")
+        if not isinstance(order, str) or sorted(order) != sorted(GROUPS):
+            raise SpecError("order must be a permutation of BMNK", file, f"{at}.order")
+        if lv.get("spatial") not in (None, *GROUPS):
+            raise SpecError("spatial must be one of B, M, N, K", file, f"{at}.spatial")
+        out.append(LevelMapping(str(lv.get("memory")), tuple(ROLE_OPERAND[k] for k in keep),
+                                tuple(tiles[g] for g in GROUPS), order, lv.get("spatial")))
+    return HierarchyMapping(data["dataflow"], tuple(out), source=file or "")
+
+
+def tile_bytes(tiles, operand: str, bits: int) -> float:
+    return math.prod(tiles[GROUPS.index(g)] for g in OPERANDS[operand]) * bits / 8
+
+
+def fits(keep, tiles, p: GemmProblem, capacity: float) -> bool:
+    """Kept tiles fit double-buffered (one being used, the next being filled)."""
+    return 2 * sum(tile_bytes(tiles, o, p.bit(o)) for o in keep) <= capacity
+
+
+def _keep_choices(memory) -> list[tuple[str, ...]]:
+    must = [ROLE_OPERAND[r] for r in memory.keep]
+    free = [ROLE_OPERAND[r] for r in memory.may_keep if r not in memory.keep]
+    out = []
+    for n in range(len(free) + 1):
+        for extra in itertools.combinations(free, n):
+            out.append(tuple(o for o in ("A", "W", "O") if o in must or o in extra))
+    return out
+
+
+def _halvings(extent: int, floor: int) -> list[int]:
+    out = [extent]
+    while len(out) < MAX_HALVINGS and out[-1] > floor:
+        out.append(max(floor, math.ceil(out[-1] / 2)))
+    return sorted(set(out), reverse=True)
+
+
+def _level_choices(memory, parent: tuple[int, ...], p: GemmProblem, align: dict):
+    """(spatial, keep, tiles, order) choices of one level given its parent's tile."""
+    splits = [None]
+    if memory.instances > 1:
+        splits = [g for g in ("B", "M", "N") if parent[GROUPS.index(g)] > 1] or [None]
+    for split in splits:
+        inner = list(parent)
+        if split:
+            i = GROUPS.index(split)
+            inner[i] = math.ceil(inner[i] / memory.instances)
+        whole = (1, *inner[1:])
+        for keep in _keep_choices(memory):
+            if fits(keep, whole, p, memory.capacity_bytes):
+                yield split, keep, whole, "BMNK"
+                continue
+            sizes = [_halvings(inner[GROUPS.index(g)], align[g]) for g in ("M", "N", "K")]
+            for m, n, k in itertools.product(*sizes):
+                tiles = (1, m, n, k)
+                if not fits(keep, tiles, p, memory.capacity_bytes):
+                    continue
+                for last in ("M", "N", "K"):
+                    yield split, keep, tiles, "B" + "".join(g for g in "MNK" if g != last) + last
+
+
+def candidates(p: GemmProblem, memories, dataflows, rows: int, cols: int):
+    """Every HierarchyMapping of the map space (module docstring)."""
+    top = tuple(p.size(g) for g in GROUPS)
+    for df in dataflows:
+        r, c, _ = ARRAY_DIMS[df]
+        align = {"M": 1, "N": 1, "K": 1, r: rows, c: cols}
+
+        def below(i, parent, chosen):
+            if i == len(memories):
+                yield HierarchyMapping(df, tuple(chosen))
+                return
+            for split, keep, tiles, order in _level_choices(memories[i], parent, p, align):
+                yield from below(i + 1, tiles, chosen + [LevelMapping(memories[i].name, keep,
+                                                                      tiles, order, split)])
+        yield from below(0, top, [])

@@ -33,6 +33,7 @@ class Memory(Component):
     # bytes per cycle of each copy's read and write ports (fractional allowed)
     read_bytes_per_cycle: PositiveFloat | None = None
     write_bytes_per_cycle: PositiveFloat | None = None
+    shared_port: bool = False  # reads and writes share the read port's bandwidth
     read_pj_per_byte: float = Field(ge=0)
     write_pj_per_byte: float = Field(ge=0)
     area_mm2_each: float = Field(default=0.0, ge=0)

@@ -10,8 +10,10 @@ The map space (candidates): every dataflow of the array; for each fanned-out lev
 every group (B, M, N) large enough to split; every set of operands between the level's
 `keep` and `may_keep`; and tiles: a level whose kept tiles fit whole (double-buffered)
 holds the whole tile of the level above (larger tiles never refetch more), otherwise
-each of M, N, K is halved from there down to the array's side, with each of M, N, K as
-the innermost loop. B is stepped outermost with tile 1 below DRAM (every operand
+each of M, N, K is halved from there down to the array's side, keeping the largest
+tiles that fit (no other fitting tile is at least as large in every group: a larger
+tile never refetches more from the level above, up to rounding, and leaves the levels
+below more room), with each stepped group as the innermost loop. B is stepped outermost with tile 1 below DRAM (every operand
 depends on B, so no reuse is lost).
 """
 
@@ -100,13 +102,23 @@ def from_dict(data: dict, file: str | None = None, where: str = "") -> Hierarchy
     return HierarchyMapping(data["dataflow"], tuple(out), source=file or "")
 
 
+# positions in a (B, M, N, K) tile of the groups each operand depends on
+_AXES = {o: tuple(GROUPS.index(g) for g in groups) for o, groups in OPERANDS.items()}
+
+
 def tile_bytes(tiles, operand: str, bits: int) -> float:
-    return math.prod(tiles[GROUPS.index(g)] for g in OPERANDS[operand]) * bits / 8
+    n = 1
+    for i in _AXES[operand]:
+        n *= tiles[i]
+    return n * bits / 8
 
 
 def fits(keep, tiles, p: GemmProblem, capacity: float) -> bool:
     """Kept tiles fit double-buffered (one being used, the next being filled)."""
-    return 2 * sum(tile_bytes(tiles, o, p.bit(o)) for o in keep) <= capacity
+    if capacity == math.inf:
+        return True
+    bits = dict(p.bits)
+    return 2 * sum(tile_bytes(tiles, o, bits[o]) for o in keep) <= capacity
 
 
 def _keep_choices(memory) -> list[tuple[str, ...]]:
@@ -142,12 +154,19 @@ def _level_choices(memory, parent: tuple[int, ...], p: GemmProblem, align: dict)
                 yield split, keep, whole, "BMNK"
                 continue
             sizes = [_halvings(inner[GROUPS.index(g)], align[g]) for g in ("M", "N", "K")]
-            for m, n, k in itertools.product(*sizes):
-                tiles = (1, m, n, k)
-                if not fits(keep, tiles, p, memory.capacity_bytes):
-                    continue
-                for last in ("M", "N", "K"):
+            fitting = [(1, m, n, k) for m, n, k in itertools.product(*sizes)
+                       if fits(keep, (1, m, n, k), p, memory.capacity_bytes)]
+            for tiles in _maximal(fitting):
+                stepped = [g for g in ("M", "N", "K") if tiles[GROUPS.index(g)] < inner[GROUPS.index(g)]]
+                for last in stepped[1:] and stepped or ["K"]:
                     yield split, keep, tiles, "B" + "".join(g for g in "MNK" if g != last) + last
+
+
+def _maximal(tiles: list[tuple[int, ...]]) -> list[tuple[int, ...]]:
+    """The tiles no other tile covers in every group (a larger tile never refetches more
+    from the level above, up to rounding, and leaves the levels below more room)."""
+    return [t for t in tiles if not any(u != t and all(a >= b for a, b in zip(u, t))
+                                        for u in tiles)]
 
 
 def candidates(p: GemmProblem, memories, dataflows, rows: int, cols: int):

@@ -15,7 +15,7 @@ AccelForge's analytical models:
   take one update per row fold (os: one per tile).
 - Time: the levels are double-buffered and overlap, so an Einsum takes the longest of
   the array's own cycles (sim/array2d.py's fold schedule) and every port's busy time
-  (each copy's read and write ports, DRAM's one shared port).
+  (each copy's read and write ports, or its one port if shared; DRAM's one port).
 Einsums that are not contractions run on the vector unit streaming from DRAM.
 """
 
@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -108,21 +109,27 @@ def _check(m: HierarchyMapping, h: Hierarchy, p: GemmProblem, where):
                             f"{mem.capacity_bytes:,.0f} bytes double-buffered", *where)
 
 
-def _array_cycles(df: str, R: int, C: int, tile: dict, tiles_run: int) -> int:
+def _array_cycles(df: str, R: int, C: int, tile: tuple, tiles_run: int) -> int:
     """Cycles of one array copy stepping through `tiles_run` equal tiles: the fold schedule
     of sim/array2d.py (fold gaps, weight preloads) repeated, plus one fill and drain."""
-    rg, cg, tg = ARRAY_DIMS[df]
-    folds = Folds.grid(tile[rg], tile[cg], tile[tg], R, C, repeat=tile["B"])
-    starts = fold_starts("os" if df == "os" else "ws", R, folds.L)
-    last_gap = int(folds.L[-1]) if df == "os" else max(int(folds.L[-1]), R)
-    per_tile = int(starts[-1]) + last_gap
-    first = int(starts[0])
+    first, per_tile = _tile_steps(df, R, C, tile)
     return first + tiles_run * per_tile + R + C - 1
 
 
-def _array_reads(df: str, R: int, C: int, t: dict) -> dict[str, int]:
+@lru_cache(maxsize=4096)
+def _tile_steps(df: str, R: int, C: int, tile: tuple) -> tuple[int, int]:
+    """(steps before the first fold starts, steps from one tile's start to the next's)."""
+    t = dict(zip(GROUPS, tile))
+    rg, cg, tg = ARRAY_DIMS[df]
+    folds = Folds.grid(t[rg], t[cg], t[tg], R, C, repeat=t["B"])
+    starts = fold_starts("os" if df == "os" else "ws", R, folds.L)
+    last_gap = int(folds.L[-1]) if df == "os" else max(int(folds.L[-1]), R)
+    return int(starts[0]), int(starts[-1] - starts[0]) + last_gap
+
+
+def _array_reads(df: str, R: int, C: int, tile: tuple) -> dict[str, int]:
     """Elements the array reads per innermost tile (O: updates written)."""
-    b, m, n, k = (t[g] for g in GROUPS)
+    b, m, n, k = tile
     if df == "ws":
         return {"W": b * k * n, "A": b * m * k * math.ceil(n / C), "O": b * m * n * math.ceil(k / R)}
     if df == "is":
@@ -130,12 +137,24 @@ def _array_reads(df: str, R: int, C: int, t: dict) -> dict[str, int]:
     return {"A": b * m * k * math.ceil(n / C), "W": b * k * n * math.ceil(m / R), "O": b * m * n}
 
 
-def evaluate(einsum: Einsum, h: Hierarchy, m: HierarchyMapping) -> EinsumResult:
-    """Count and time one contraction under `m` (module docstring)."""
-    where = ((m.source, f"mappings.{einsum.name}") if m.source
-             else (h.arch.file or None, einsum.where or einsum.name))
-    p = GemmProblem.of(einsum)
-    _check(m, h, p, where)
+@dataclass(frozen=True)
+class Counts:
+    """Bytes read from and written to each level ('DRAM' and the memories' names), the
+    array's own cycles and the Einsum's cycles."""
+
+    reads: dict[str, float]
+    writes: dict[str, float]
+    compute: int
+    cycles: int
+
+
+def count(p: GemmProblem, h: Hierarchy, m: HierarchyMapping, where,
+          checked: bool = False) -> Counts:
+    """Count and time one contraction under `m` (module docstring); `checked`: the
+    mapping comes from the map space, which holds only valid ones."""
+    if not checked:
+        _check(m, h, p, where)
+    bits = dict(p.bits)
     copies = h.copies
     names = ["DRAM"] + [mem.name for mem in h.memories]
     reads = dict.fromkeys(names, 0.0)
@@ -143,6 +162,7 @@ def evaluate(einsum: Einsum, h: Hierarchy, m: HierarchyMapping) -> EinsumResult:
     loops: list[tuple[str, int]] = []
     parent = tuple(p.size(g) for g in GROUPS)
     holder = {o: 0 for o in OPERANDS}  # index into names of the nearest level keeping o
+    out_bytes = p.operand_bytes("O")
     for i, (lv, mem) in enumerate(zip(m.levels, h.memories)):
         inner = list(parent)
         if lv.spatial:
@@ -151,14 +171,12 @@ def evaluate(einsum: Einsum, h: Hierarchy, m: HierarchyMapping) -> EinsumResult:
         if any(t > e for t, e in zip(lv.tiles, inner)):
             raise SpecError(f"the tiles {lv.tiles} at '{mem.name}' exceed the {tuple(inner)} "
                             f"each copy is given", *where)
-        counts = {g: math.ceil(inner[GROUPS.index(g)] / lv.tile(g)) for g in GROUPS}
-        loops = loops + [(g, counts[g]) for g in lv.order]
+        loops = loops + [(g, math.ceil(inner[GROUPS.index(g)] / lv.tile(g))) for g in lv.order]
         for o in lv.keep:
-            size = tile_bytes(lv.tiles, o, p.bit(o))
-            moved = _visits(loops, o) * size * copies[i]
+            moved = _visits(loops, o) * tile_bytes(lv.tiles, o, bits[o]) * copies[i]
             up = names[holder[o]]
             if o == "O":  # drains, and refills of partial sums (not the first residency)
-                refill = max(0.0, moved - p.operand_bytes("O"))
+                refill = max(0.0, moved - out_bytes)
                 reads[mem.name] += moved
                 writes[up] += moved
                 reads[up] += refill
@@ -168,41 +186,55 @@ def evaluate(einsum: Einsum, h: Hierarchy, m: HierarchyMapping) -> EinsumResult:
                 writes[mem.name] += moved
             holder[o] = i + 1
         parent = lv.tiles
-    # the array: per copy, every innermost tile
+    # the array copies, each stepping through every innermost tile
     R, C = h.array.rows, h.array.cols
-    tile = dict(zip(GROUPS, parent))
     runs = math.prod(n for _, n in loops)
-    per_tile = _array_reads(m.dataflow, R, C, tile)
-    n_arrays = copies[-1]
-    for o, count in per_tile.items():
-        nbytes = count * runs * n_arrays * p.bit(o) / 8
+    for o, n in _array_reads(m.dataflow, R, C, parent).items():
+        nbytes = n * runs * copies[-1] * bits[o] / 8
         at = names[holder[o]]
         if o == "O":
             writes[at] += nbytes
-            reads[at] += max(0.0, nbytes - p.operand_bytes("O"))
+            reads[at] += max(0.0, nbytes - out_bytes)
         else:
             reads[at] += nbytes
-    compute = _array_cycles(m.dataflow, R, C, tile, runs)
+    compute = _array_cycles(m.dataflow, R, C, parent, runs)
     busy = [compute, (reads["DRAM"] + writes["DRAM"]) / h.arch.dram_bytes_per_cycle]
     for i, mem in enumerate(h.memories):
-        for moved, bw in ((reads[mem.name], mem.read_bytes_per_cycle),
-                          (writes[mem.name], mem.write_bytes_per_cycle)):
+        ports = ([(reads[mem.name] + writes[mem.name], mem.read_bytes_per_cycle)]
+                 if mem.shared_port else [(reads[mem.name], mem.read_bytes_per_cycle),
+                                          (writes[mem.name], mem.write_bytes_per_cycle)])
+        for moved, bw in ports:
             if bw:
                 busy.append(moved / copies[i] / bw)
-    cycles = math.ceil(max(busy))
+    return Counts(reads, writes, compute, math.ceil(max(busy)))
+
+
+def _actions(p: GemmProblem, h: Hierarchy, c: Counts) -> Actions:
     actions = Actions().add(h.array, "mac", p.macs, p.fmt)
     for mem in h.memories:
-        actions.add(mem, "read_byte", reads[mem.name], key=f"{mem.name}.read")
-        actions.add(mem, "write_byte", writes[mem.name], key=f"{mem.name}.write")
-    actions.add(h.dram, "read_byte", reads["DRAM"], key=f"{h.dram.name}.read")
-    actions.add(h.dram, "write_byte", writes["DRAM"], key=f"{h.dram.name}.write")
+        actions.add(mem, "read_byte", c.reads[mem.name], key=f"{mem.name}.read")
+        actions.add(mem, "write_byte", c.writes[mem.name], key=f"{mem.name}.write")
+    actions.add(h.dram, "read_byte", c.reads["DRAM"], key=f"{h.dram.name}.read")
+    actions.add(h.dram, "write_byte", c.writes["DRAM"], key=f"{h.dram.name}.write")
+    return actions.leakage(h.arch, c.cycles)
+
+
+def _where(einsum: Einsum, h: Hierarchy, m: HierarchyMapping):
+    return ((m.source, f"mappings.{einsum.name}") if m.source
+            else (h.arch.file or None, einsum.where or einsum.name))
+
+
+def evaluate(einsum: Einsum, h: Hierarchy, m: HierarchyMapping) -> EinsumResult:
+    """One contraction under `m`, counted, timed and priced."""
+    p = GemmProblem.of(einsum)
+    c = count(p, h, m, _where(einsum, h, m))
     top = h.memories[0].name
     return EinsumResult(
-        name=einsum.name, kind="contraction", unit=h.array.name, cycles=cycles,
-        compute_cycles=compute, macs=p.macs, ops=0, busy={h.array.name: float(p.macs)},
-        dram_read_bytes=int(reads["DRAM"]), dram_write_bytes=int(writes["DRAM"]),
-        glb_read_bytes=int(reads[top]), glb_write_bytes=int(writes[top]),
-        energy_pj=actions.leakage(h.arch, cycles).pj, mapping=m)
+        name=einsum.name, kind="contraction", unit=h.array.name, cycles=c.cycles,
+        compute_cycles=c.compute, macs=p.macs, ops=0, busy={h.array.name: float(p.macs)},
+        dram_read_bytes=int(c.reads["DRAM"]), dram_write_bytes=int(c.writes["DRAM"]),
+        glb_read_bytes=int(c.reads[top]), glb_write_bytes=int(c.writes[top]),
+        energy_pj=_actions(p, h, c).pj, mapping=m)
 
 
 def _vector(einsum: Einsum, h: Hierarchy) -> EinsumResult:
@@ -237,23 +269,38 @@ class Searched:
 
 def best(einsum: Einsum, h: Hierarchy, objective: str) -> Searched:
     """The best mapping of the map space (mapper/hierarchy.py) on `objective`: every
-    candidate is counted exactly (closed form), so the search is exhaustive."""
+    candidate is counted exactly (closed form), so the search is exhaustive over it."""
     from sim.simulate import OBJECTIVE_KEYS
     rank = OBJECTIVE_KEYS[objective]
     mapper.check_format(einsum, h.arch)
     p = GemmProblem.of(einsum)
-    top, scored = None, 0
+    where = (h.arch.file or None, einsum.where or einsum.name)
+    # energy = sum of count x pJ (linear), so price one byte per level once
+    pj = {"DRAM": (h.dram.energy_pj("read_byte"), h.dram.energy_pj("write_byte")),
+          **{mem.name: (mem.read_pj_per_byte, mem.write_pj_per_byte) for mem in h.memories}}
+    mac_pj = p.macs * h.array.energy_pj("mac", p.fmt)
+    leak_pj_per_cycle = (sum(c.leak_mw for c in h.arch.components) / h.arch.clock_ghz
+                         if h.arch.leakage else 0.0)
+    top, top_key, scored = None, None, 0
     for m in candidates(p, h.memories, h.array.dataflows, h.array.rows, h.array.cols):
-        r = evaluate(einsum, h, m)
+        c = count(p, h, m, where, checked=True)
         scored += 1
-        if top is None or rank(r) < rank(top):
-            top = r
+        energy_j = 1e-12 * (mac_pj + c.cycles * leak_pj_per_cycle + sum(
+            c.reads[k] * r + c.writes[k] * w for k, (r, w) in pj.items()))
+        key = rank(_Cost(c.cycles, energy_j))
+        if top_key is None or key < top_key:
+            top, top_key = m, key
     if top is None:
         raise SpecError(f"no mapping of Einsum '{einsum.name}' fits the memories of "
                         f"architecture '{h.arch.name}' (the tiles the array needs exceed a "
-                        f"level that must keep them)", h.arch.file or None,
-                        "architecture.components")
-    return Searched(top, scored)
+                        f"level that must keep them)", *where)
+    return Searched(evaluate(einsum, h, top), scored)
+
+
+@dataclass(frozen=True)
+class _Cost:  # what OBJECTIVE_KEYS reads of a result
+    cycles: int
+    energy_j: float
 
 
 @cascade_engine("memory")

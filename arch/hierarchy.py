@@ -34,6 +34,9 @@ class Memory(Component):
     read_bytes_per_cycle: PositiveFloat | None = None
     write_bytes_per_cycle: PositiveFloat | None = None
     shared_port: bool = False  # reads and writes share the read port's bandwidth
+    # room for two tiles of each kept operand (one in use, the next filling); false: one,
+    # with transfers still overlapping compute, as AccelForge and Timeloop count
+    double_buffered: bool = True
     read_pj_per_byte: float = Field(ge=0)
     write_pj_per_byte: float = Field(ge=0)
     area_mm2_each: float = Field(default=0.0, ge=0)

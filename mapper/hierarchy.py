@@ -8,7 +8,7 @@ through those tiles inside the tile of the level above (outermost first).
 
 The map space (candidates): every dataflow of the array; for each fanned-out level,
 every group (B, M, N) large enough to split; every set of operands between the level's
-`keep` and `may_keep`; and tiles: a level whose kept tiles fit whole (double-buffered)
+`keep` and `may_keep`; and tiles: a level whose kept tiles fit whole
 holds the whole tile of the level above (larger tiles never refetch more), otherwise
 each of M, N, K is halved from there down to the array's side, keeping the largest
 tiles that fit (no other fitting tile is at least as large in every group: a larger
@@ -33,7 +33,6 @@ ROLE_OPERAND = {"input": "A", "weight": "W", "output": "O"}
 OPERAND_ROLE = {v: k for k, v in ROLE_OPERAND.items()}
 # (rows group, cols group, temporal group) on the array per dataflow
 ARRAY_DIMS = {"ws": ("K", "N", "M"), "is": ("K", "M", "N"), "os": ("M", "N", "K")}
-MAX_HALVINGS = 4  # tile sizes tried per group at a level that cannot hold the whole tile
 
 
 @dataclass(frozen=True)
@@ -113,12 +112,13 @@ def tile_bytes(tiles, operand: str, bits: int) -> float:
     return n * bits / 8
 
 
-def fits(keep, tiles, p: GemmProblem, capacity: float) -> bool:
-    """Kept tiles fit double-buffered (one being used, the next being filled)."""
-    if capacity == math.inf:
+def fits(keep, tiles, p: GemmProblem, memory) -> bool:
+    """Kept tiles fit the memory (twice, if it is double-buffered)."""
+    if memory.capacity_bytes == math.inf:
         return True
     bits = dict(p.bits)
-    return 2 * sum(tile_bytes(tiles, o, bits[o]) for o in keep) <= capacity
+    copies = 2 if memory.double_buffered else 1
+    return copies * sum(tile_bytes(tiles, o, bits[o]) for o in keep) <= memory.capacity_bytes
 
 
 def _keep_choices(memory) -> list[tuple[str, ...]]:
@@ -133,7 +133,7 @@ def _keep_choices(memory) -> list[tuple[str, ...]]:
 
 def _halvings(extent: int, floor: int) -> list[int]:
     out = [extent]
-    while len(out) < MAX_HALVINGS and out[-1] > floor:
+    while out[-1] > floor:
         out.append(max(floor, math.ceil(out[-1] / 2)))
     return sorted(set(out), reverse=True)
 
@@ -150,12 +150,12 @@ def _level_choices(memory, parent: tuple[int, ...], p: GemmProblem, align: dict)
             inner[i] = math.ceil(inner[i] / memory.instances)
         whole = (1, *inner[1:])
         for keep in _keep_choices(memory):
-            if fits(keep, whole, p, memory.capacity_bytes):
+            if fits(keep, whole, p, memory):
                 yield split, keep, whole, "BMNK"
                 continue
             sizes = [_halvings(inner[GROUPS.index(g)], align[g]) for g in ("M", "N", "K")]
             fitting = [(1, m, n, k) for m, n, k in itertools.product(*sizes)
-                       if fits(keep, (1, m, n, k), p, memory.capacity_bytes)]
+                       if fits(keep, (1, m, n, k), p, memory)]
             for tiles in _maximal(fitting):
                 stepped = [g for g in ("M", "N", "K") if tiles[GROUPS.index(g)] < inner[GROUPS.index(g)]]
                 for last in stepped[1:] and stepped or ["K"]:

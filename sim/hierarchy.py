@@ -104,9 +104,10 @@ def _check(m: HierarchyMapping, h: Hierarchy, p: GemmProblem, where):
         if not ({must[r] for r in mem.keep} <= set(lv.keep) <= {must[r] for r in mem.may_keep}):
             raise SpecError(f"level '{mem.name}' must keep {mem.keep} and may keep only "
                             f"{mem.may_keep}; the mapping keeps {list(lv.keep)}", *where)
-        if not fits(lv.keep, lv.tiles, p, mem.capacity_bytes):
+        if not fits(lv.keep, lv.tiles, p, mem):
             raise SpecError(f"the tiles {lv.tiles} kept at '{mem.name}' do not fit its "
-                            f"{mem.capacity_bytes:,.0f} bytes double-buffered", *where)
+                            f"{mem.capacity_bytes:,.0f} bytes"
+                            + (" double-buffered" if mem.double_buffered else ""), *where)
 
 
 def _array_cycles(df: str, R: int, C: int, tile: tuple, tiles_run: int) -> int:

@@ -186,6 +186,7 @@ def translate(path: str | Path, variables: dict | None = None) -> dict:
             mem["shared_port"] = True
         if copies > 1:
             mem["instances"] = copies
+        mem["double_buffered"] = False  # AccelForge fits one tile of each kept tensor
         components.append(mem)
     if pending > 1:
         _fail("a fan-out below the last memory that is not the PE array", file, "arch.nodes")
@@ -209,5 +210,6 @@ def translate(path: str | Path, variables: dict | None = None) -> dict:
             "source": f"AccelForge example {Path(file).name}, node {unit.name}"})
     name = Path(file).stem
     return {"name": name, "clock_ghz": clock_hz / 1e9, "technology_nm": 7, "leakage": True,
-            "description": f"translated from AccelForge's {Path(file).name} by "
-                           f"`sim import-accelforge`", "components": components}
+            "description": f"translated from AccelForge's {Path(file).name} by `sim "
+                           f"import-accelforge` (technology_nm is a placeholder: every cost "
+                           f"is AccelForge's number)", "components": components}

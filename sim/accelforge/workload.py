@@ -71,12 +71,14 @@ def translate(path: str | Path, variables: dict | None = None) -> dict:
             if j and a.name not in produced and a.name not in inputs:
                 inputs[a.name] = {"ranks": ranks}
         produced.add(outs[0].name)
-        lines.append(f"{refs[0]} = {' * '.join(refs[1:])}")
+        text = f"{refs[0]} = {' * '.join(refs[1:])}"
+        lines.append(text if e.name == outs[0].name else {"einsum": text, "name": str(e.name)})
     if len(bits) != 1 or next(iter(bits)) not in FORMATS:
         _fail(f"tensor widths {sorted(bits)} bits: we need one width among "
               f"{sorted(FORMATS)}", file, "workload.bits_per_value")
-    used = {v for line in lines for v in re.findall(r"[\[,]\s*(\w+)", line)}
+    used = {v for line in lines
+            for v in re.findall(r"[\[,]\s*(\w+)", line if isinstance(line, str) else line["einsum"])}
     return {"name": Path(file).stem, "format": FORMATS[bits.pop()],
             "ranks": {v: s for v, s in sizes.items() if v in used},
             "inputs": {str(k): v for k, v in inputs.items()},
-            "einsums": [str(x) for x in lines]}
+            "einsums": lines}

@@ -17,6 +17,7 @@ from typing import ClassVar, Literal
 from pydantic import Field, PositiveFloat, PositiveInt, model_validator
 
 from arch.components import Component, register
+from arch.costmodels import CACTI_PACKAGES, Costs, cacti_sram, cost_model, versions_text
 from yamlspec.limits import MAX_BUFFER_BYTES
 
 Role = Literal["input", "weight", "output"]
@@ -37,6 +38,9 @@ class Memory(Component):
     # room for two tiles of each kept operand (one in use, the next filling); false: one,
     # with transfers still overlapping compute, as AccelForge and Timeloop count
     double_buffered: bool = True
+    # for `model: cacti-memory`: each copy one SRAM of `banks` banks read `row_bits` at a time
+    row_bits: PositiveInt = Field(default=64, le=2**20)
+    banks: PositiveInt = Field(default=1, le=2**16)
     read_pj_per_byte: float = Field(ge=0)
     write_pj_per_byte: float = Field(ge=0)
     area_mm2_each: float = Field(default=0.0, ge=0)
@@ -68,3 +72,17 @@ class Memory(Component):
     def actions(self):
         return {"read_byte": (self.read_pj_per_byte, "read_pj_per_byte"),
                 "write_byte": (self.write_pj_per_byte, "write_pj_per_byte")}
+
+
+@cost_model("cacti-memory")
+def cacti_memory(c: Component, technology_nm: float) -> Costs:
+    """A `memory` level: each copy one SRAM (CACTI via hwcomponents-cacti, as `cacti` prices
+    a buffer); its leak power counts the level's `instances` copies."""
+    if c.class_name != "memory" or c.capacity_kib is None:
+        raise ValueError("cacti-memory prices a `memory` level with a capacity_kib")
+    sram = cacti_sram(int(c.capacity_bytes), c.row_bits, c.banks, technology_nm)
+    return Costs({"read_pj_per_byte": sram["read_pj_per_byte"],
+                  "write_pj_per_byte": sram["write_pj_per_byte"],
+                  "area_mm2_each": sram["area_mm2"], "leak_mw": sram["leak_mw"] * c.instances},
+                 f"CACTI via hwcomponents-cacti: SRAM {c.capacity_kib:g} KiB, {c.row_bits}-bit "
+                 f"rows, {c.banks} bank(s), {technology_nm:g} nm ({versions_text(CACTI_PACKAGES)})")

@@ -140,6 +140,16 @@ def _halvings(extent: int, floor: int) -> list[int]:
 
 def _level_choices(memory, parent: tuple[int, ...], p: GemmProblem, align: dict):
     """(spatial, keep, tiles, order) choices of one level given its parent's tile."""
+    key = (id(memory), parent, p.bits, tuple(sorted(align.items())))
+    if key not in _CHOICES or _CHOICES[key][0] is not memory:
+        _CHOICES[key] = (memory, tuple(_choices(memory, parent, p, align)))
+    return _CHOICES[key][1]
+
+
+_CHOICES: dict = {}  # one search's levels x parent tiles (cleared by candidates)
+
+
+def _choices(memory, parent, p, align):
     splits = [None]
     if memory.instances > 1:
         splits = [g for g in ("B", "M", "N") if parent[GROUPS.index(g)] > 1] or [None]
@@ -165,13 +175,17 @@ def _level_choices(memory, parent: tuple[int, ...], p: GemmProblem, align: dict)
 def _maximal(tiles: list[tuple[int, ...]]) -> list[tuple[int, ...]]:
     """The tiles no other tile covers in every group (a larger tile never refetches more
     from the level above, up to rounding, and leaves the levels below more room)."""
-    return [t for t in tiles if not any(u != t and all(a >= b for a, b in zip(u, t))
-                                        for u in tiles)]
+    kept: list[tuple[int, ...]] = []
+    for t in sorted(tiles, reverse=True):  # a cover sorts before what it covers
+        if not any(all(a >= b for a, b in zip(u, t)) for u in kept):
+            kept.append(t)
+    return kept
 
 
 def candidates(p: GemmProblem, memories, dataflows, rows: int, cols: int):
     """Every HierarchyMapping of the map space (module docstring)."""
     top = tuple(p.size(g) for g in GROUPS)
+    _CHOICES.clear()
     for df in dataflows:
         r, c, _ = ARRAY_DIMS[df]
         align = {"M": 1, "N": 1, "K": 1, r: rows, c: cols}

@@ -88,6 +88,9 @@ def mapping_from_dict(data: dict, file: str | None = None, where: str = "") -> M
         data["role"] = data.pop("unit")
     role = data.get("role")
     source = file or ""
+    if role == "hierarchy":  # an Einsum on a memory hierarchy (arch/hierarchy.py)
+        from mapper.hierarchy import from_dict
+        return from_dict(data, file, where)
     try:
         if role == "array1d":
             _known_keys(data, {"role", "chunk_points"}, file, where)
@@ -119,7 +122,8 @@ def mapping_from_dict(data: dict, file: str | None = None, where: str = "") -> M
                                tuple(order), source=source)
     except KeyError as missing:
         raise SpecError(f"missing key {missing}", file, where) from None
-    raise SpecError(f"role must be 'array2d' or 'array1d', got {role!r}", file, f"{where}.role")
+    raise SpecError(f"role must be 'array2d', 'array1d' or 'hierarchy', got {role!r}", file,
+                    f"{where}.role")
 
 
 def _positive_int(value) -> bool:

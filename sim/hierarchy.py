@@ -33,7 +33,8 @@ from arch import Architecture, Array1D, Array2D, DRAM
 from arch.hierarchy import Memory
 import mapper
 from mapper.gemm import OPERANDS, GemmProblem
-from mapper.hierarchy import ARRAY_DIMS, HierarchyMapping, candidates, fits, tile_bytes
+from mapper.hierarchy import (ARRAY_DIMS, OPERAND_ROLE, ROLE_OPERAND, HierarchyMapping,
+                              candidates, fits, tile_bytes)
 from mapper.mapping import GROUPS, VectorMapping
 from sim.array2d import Folds, fold_starts
 from sim.energy import Actions
@@ -100,10 +101,11 @@ def _check(m: HierarchyMapping, h: Hierarchy, p: GemmProblem, where):
     for lv, mem in zip(m.levels, h.memories):
         if lv.spatial == "K":  # copies would need a reduction between them
             raise SpecError(f"level '{mem.name}' cannot split K over its copies", *where)
-        must = {"input": "A", "weight": "W", "output": "O"}
-        if not ({must[r] for r in mem.keep} <= set(lv.keep) <= {must[r] for r in mem.may_keep}):
+        if not ({ROLE_OPERAND[r] for r in mem.keep} <= set(lv.keep)
+                <= {ROLE_OPERAND[r] for r in mem.may_keep}):
             raise SpecError(f"level '{mem.name}' must keep {mem.keep} and may keep only "
-                            f"{mem.may_keep}; the mapping keeps {list(lv.keep)}", *where)
+                            f"{mem.may_keep}; the mapping keeps "
+                            f"{[OPERAND_ROLE[o] for o in lv.keep]}", *where)
         if not fits(lv.keep, lv.tiles, p, mem):
             raise SpecError(f"the tiles {lv.tiles} kept at '{mem.name}' do not fit its "
                             f"{mem.capacity_bytes:,.0f} bytes"

@@ -1,7 +1,6 @@
-"""Mappings of a contraction onto a memory hierarchy (arch/hierarchy.py) and the map
-space the mapper searches.
+"""The map space of a contraction on a memory hierarchy (arch/hierarchy.py).
 
-A HierarchyMapping gives the array's dataflow and, for every memory level from the top:
+A HierarchyMapping (mapper/mapping.py) gives the array's dataflow and, for every memory level from the top:
 the operands it keeps (the others bypass it), the GEMM group split over its instances,
 the tile of each group (B, M, N, K) one copy holds, and the order of the loops that step
 through those tiles inside the tile of the level above (outermost first).
@@ -21,84 +20,12 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass, field
-from typing import ClassVar
 
-from yamlspec import SpecError
 from mapper.gemm import OPERANDS, GemmProblem
-from mapper.mapping import GROUPS, _known_keys, _positive_int
+from mapper.mapping import GROUPS, ROLE_OPERAND, HierarchyMapping, LevelMapping
 
-# Operand roles as architectures name them -> operands of GemmProblem
-ROLE_OPERAND = {"input": "A", "weight": "W", "output": "O"}
-OPERAND_ROLE = {v: k for k, v in ROLE_OPERAND.items()}
 # (rows group, cols group, temporal group) on the array per dataflow
 ARRAY_DIMS = {"ws": ("K", "N", "M"), "is": ("K", "M", "N"), "os": ("M", "N", "K")}
-
-
-@dataclass(frozen=True)
-class LevelMapping:
-    memory: str
-    keep: tuple[str, ...]             # operands kept here (A, W, O)
-    tiles: tuple[int, int, int, int]  # B, M, N, K held by one copy
-    order: str                        # loops over the tiles, outermost first
-    spatial: str | None = None        # group split over this level's instances
-
-    def tile(self, group: str) -> int:
-        return self.tiles[GROUPS.index(group)]
-
-
-@dataclass(frozen=True)
-class HierarchyMapping:
-    dataflow: str
-    levels: tuple[LevelMapping, ...]
-    role: ClassVar[str] = "hierarchy"
-    source: str = field(default="", compare=False, repr=False)
-
-    def describe(self) -> str:
-        parts = []
-        for lv in self.levels:
-            keep = ",".join(OPERAND_ROLE[o] for o in lv.keep) or "bypass"
-            split = f" split {lv.spatial}" if lv.spatial else ""
-            tiles = " ".join(f"{g}{s}" for g, s in zip(GROUPS, lv.tiles))
-            parts.append(f"{lv.memory}[{keep}{split}; {tiles}; {lv.order}]")
-        return f"{self.dataflow} " + " ".join(parts)
-
-    def to_dict(self) -> dict:
-        return {"role": self.role, "dataflow": self.dataflow, "levels": [
-            {"memory": lv.memory, "keep": [OPERAND_ROLE[o] for o in lv.keep],
-             "tiles": dict(zip(GROUPS, lv.tiles)), "order": lv.order,
-             **({"spatial": lv.spatial} if lv.spatial else {})} for lv in self.levels]}
-
-
-def from_dict(data: dict, file: str | None = None, where: str = "") -> HierarchyMapping:
-    """Parse a mapping written by HierarchyMapping.to_dict."""
-    _known_keys(data, {"role", "dataflow", "levels"}, file, where)
-    if data.get("dataflow") not in ARRAY_DIMS:
-        raise SpecError(f"dataflow must be one of {sorted(ARRAY_DIMS)}", file, f"{where}.dataflow")
-    levels = data.get("levels")
-    if not isinstance(levels, list) or not levels:
-        raise SpecError("levels must be a non-empty list", file, f"{where}.levels")
-    out = []
-    for i, lv in enumerate(levels):
-        at = f"{where}.levels[{i}]"
-        if not isinstance(lv, dict):
-            raise SpecError("expected a mapping", file, at)
-        _known_keys(lv, {"memory", "keep", "tiles", "order", "spatial"}, file, at)
-        keep = lv.get("keep", [])
-        if not isinstance(keep, list) or any(k not in ROLE_OPERAND for k in keep):
-            raise SpecError(f"keep must list roles among {list(ROLE_OPERAND)}", file, f"{at}.keep")
-        tiles = lv.get("tiles")
-        if not isinstance(tiles, dict) or set(tiles) != set(GROUPS) or not all(
-                _positive_int(tiles[g]) for g in GROUPS):
-            raise SpecError("tiles must give positive B, M, N, K", file, f"{at}.tiles")
-        order = lv.get("order")
-        if not isinstance(order, str) or sorted(order) != sorted(GROUPS):
-            raise SpecError("order must be a permutation of BMNK", file, f"{at}.order")
-        if lv.get("spatial") not in (None, *GROUPS):
-            raise SpecError("spatial must be one of B, M, N, K", file, f"{at}.spatial")
-        out.append(LevelMapping(str(lv.get("memory")), tuple(ROLE_OPERAND[k] for k in keep),
-                                tuple(tiles[g] for g in GROUPS), order, lv.get("spatial")))
-    return HierarchyMapping(data["dataflow"], tuple(out), source=file or "")
 
 
 # positions in a (B, M, N, K) tile of the groups each operand depends on

@@ -4,6 +4,8 @@
   along the array rows, the tile of each group (B, M, N, K) held in the global buffer,
   and the order of the tile loops (outermost first).
 - VectorMapping (other Einsums on the 1D unit): output points per buffered chunk.
+- HierarchyMapping (a contraction on a memory hierarchy, arch/hierarchy.py): per memory
+  level, the operands it keeps, the rank split over its copies, its tile and loop order.
 Each has a `role`: which part of the architecture it targets (`array2d`, `array1d`),
 whatever that component's class and name (a result's `unit` is the component's name).
 """
@@ -76,7 +78,79 @@ class VectorMapping:
         return {"chunk_points": self.chunk_points, "role": self.role}
 
 
-Mapping = GemmMapping | VectorMapping
+# Operand roles as architectures name them -> operands of GemmProblem
+ROLE_OPERAND = {"input": "A", "weight": "W", "output": "O"}
+OPERAND_ROLE = {v: k for k, v in ROLE_OPERAND.items()}
+
+
+@dataclass(frozen=True)
+class LevelMapping:
+    memory: str
+    keep: tuple[str, ...]             # operands kept here (A, W, O)
+    tiles: tuple[int, int, int, int]  # B, M, N, K held by one copy
+    order: str                        # loops over the tiles, outermost first
+    spatial: str | None = None        # group split over this level's instances
+
+    def tile(self, group: str) -> int:
+        return self.tiles[GROUPS.index(group)]
+
+
+@dataclass(frozen=True)
+class HierarchyMapping:
+    dataflow: str
+    levels: tuple[LevelMapping, ...]
+    role: ClassVar[str] = "hierarchy"
+    source: str = field(default="", compare=False, repr=False)
+
+    def describe(self) -> str:
+        parts = []
+        for lv in self.levels:
+            keep = ",".join(OPERAND_ROLE[o] for o in lv.keep) or "bypass"
+            split = f" split {lv.spatial}" if lv.spatial else ""
+            tiles = " ".join(f"{g}{s}" for g, s in zip(GROUPS, lv.tiles))
+            parts.append(f"{lv.memory}[{keep}{split}; {tiles}; {lv.order}]")
+        return f"{self.dataflow} " + " ".join(parts)
+
+    def to_dict(self) -> dict:
+        return {"role": self.role, "dataflow": self.dataflow, "levels": [
+            {"memory": lv.memory, "keep": [OPERAND_ROLE[o] for o in lv.keep],
+             "tiles": dict(zip(GROUPS, lv.tiles)), "order": lv.order,
+             **({"spatial": lv.spatial} if lv.spatial else {})} for lv in self.levels]}
+
+
+def hierarchy_mapping_from_dict(data: dict, file: str | None = None, where: str = ""
+                                ) -> HierarchyMapping:
+    """Parse a mapping written by HierarchyMapping.to_dict."""
+    _known_keys(data, {"role", "dataflow", "levels"}, file, where)
+    if data.get("dataflow") not in ("os", "ws", "is"):
+        raise SpecError("dataflow must be one of os, ws, is", file, f"{where}.dataflow")
+    levels = data.get("levels")
+    if not isinstance(levels, list) or not levels:
+        raise SpecError("levels must be a non-empty list", file, f"{where}.levels")
+    out = []
+    for i, lv in enumerate(levels):
+        at = f"{where}.levels[{i}]"
+        if not isinstance(lv, dict):
+            raise SpecError("expected a mapping", file, at)
+        _known_keys(lv, {"memory", "keep", "tiles", "order", "spatial"}, file, at)
+        keep = lv.get("keep", [])
+        if not isinstance(keep, list) or any(k not in ROLE_OPERAND for k in keep):
+            raise SpecError(f"keep must list roles among {list(ROLE_OPERAND)}", file, f"{at}.keep")
+        tiles = lv.get("tiles")
+        if not isinstance(tiles, dict) or set(tiles) != set(GROUPS) or not all(
+                _positive_int(tiles[g]) for g in GROUPS):
+            raise SpecError("tiles must give positive B, M, N, K", file, f"{at}.tiles")
+        order = lv.get("order")
+        if not isinstance(order, str) or sorted(order) != sorted(GROUPS):
+            raise SpecError("order must be a permutation of BMNK", file, f"{at}.order")
+        if lv.get("spatial") not in (None, *GROUPS):
+            raise SpecError("spatial must be one of B, M, N, K", file, f"{at}.spatial")
+        out.append(LevelMapping(str(lv.get("memory")), tuple(ROLE_OPERAND[k] for k in keep),
+                                tuple(tiles[g] for g in GROUPS), order, lv.get("spatial")))
+    return HierarchyMapping(data["dataflow"], tuple(out), source=file or "")
+
+
+Mapping = GemmMapping | VectorMapping | HierarchyMapping
 
 
 def mapping_from_dict(data: dict, file: str | None = None, where: str = "") -> Mapping:
@@ -89,8 +163,7 @@ def mapping_from_dict(data: dict, file: str | None = None, where: str = "") -> M
     role = data.get("role")
     source = file or ""
     if role == "hierarchy":  # an Einsum on a memory hierarchy (arch/hierarchy.py)
-        from mapper.hierarchy import from_dict
-        return from_dict(data, file, where)
+        return hierarchy_mapping_from_dict(data, file, where)
     try:
         if role == "array1d":
             _known_keys(data, {"role", "chunk_points"}, file, where)

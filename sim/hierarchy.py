@@ -1,7 +1,7 @@
 """Memory hierarchies (arch/hierarchy.py): DRAM -> memory levels (each possibly fanned
 out into several copies) -> one 2D array per copy of the lowest level.
 
-Counting (per Einsum, under a mapper.hierarchy.HierarchyMapping), as in Timeloop's and
+Counting (per Einsum, under a mapper.mapping.HierarchyMapping), as in Timeloop's and
 AccelForge's analytical models:
 - A level keeping an operand holds one tile of it per copy; the tile is refetched from
   the nearest level above that keeps the operand (DRAM at the top) each time a loop at
@@ -33,9 +33,8 @@ from arch import Architecture, Array1D, Array2D, DRAM
 from arch.hierarchy import Memory
 import mapper
 from mapper.gemm import OPERANDS, GemmProblem
-from mapper.hierarchy import (ARRAY_DIMS, OPERAND_ROLE, ROLE_OPERAND, HierarchyMapping,
-                              candidates, fits, tile_bytes)
-from mapper.mapping import GROUPS, VectorMapping
+from mapper.hierarchy import ARRAY_DIMS, candidates, fits, tile_bytes
+from mapper.mapping import GROUPS, OPERAND_ROLE, ROLE_OPERAND, HierarchyMapping, VectorMapping
 from sim.array2d import Folds, fold_starts
 from sim.energy import Actions
 from sim.registry import cascade_engine

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 import arch
 import workloads
 from mapper.gemm import GemmProblem
-from mapper.hierarchy import HierarchyMapping, LevelMapping, candidates
+from mapper.hierarchy import candidates
+from mapper.mapping import HierarchyMapping, LevelMapping
 from sim import simulate
 from sim.hierarchy import Hierarchy, best, count, evaluate
 from sim.simulate import OBJECTIVE_KEYS

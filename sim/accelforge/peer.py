@@ -1,5 +1,5 @@
 """AccelForge as a referee: its mapper run on a spec, the chosen mapping evaluated in
-detail, and that mapping translated into ours (mapper.hierarchy.HierarchyMapping).
+detail, and that mapping translated into ours (mapper.mapping.HierarchyMapping).
 
 Avoids its known traps (1.0.467): the detailed evaluation `map_workload_to_arch` runs
 writes ./mapping.svg through Graphviz, so the mapper runs without it and the chosen
@@ -17,8 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sim.accelforge.load import accelforge, peer_errors, spec as load_spec
-from mapper.hierarchy import HierarchyMapping, LevelMapping
-from mapper.mapping import GROUPS
+from mapper.mapping import GROUPS, HierarchyMapping, LevelMapping
 
 SEP = "<SEP>"
 

@@ -74,10 +74,6 @@ class Hierarchy:
             out.append(n)
         return out + [n]
 
-    @property
-    def peak_macs_per_cycle(self) -> float:
-        return self.array.pes * self.copies[-1]
-
 
 def _visits(loops: list[tuple[str, int]], operand: str) -> int:
     """Tile residencies of `operand` under `loops` (outermost first): the loops inside the

@@ -33,6 +33,7 @@ PROBE = """workload:
   - einsum: "Cp[m, n] = Cin[m, n]"
 """
 STATIONARY = {"weight": "ws", "output": "os", "input": "is"}
+FORMATS = ("int4", "int8", "fp16", "fp32")  # what translated workloads may use (workload.py)
 
 
 class Untranslatable(SpecError):
@@ -116,6 +117,7 @@ def translate(path: str | Path, variables: dict | None = None) -> dict:
     if not memories or memories[0] != 0:
         _fail("the top of the hierarchy must be a memory (DRAM)", file, "arch.nodes")
     pending = 1  # fan-out of containers above the next memory level
+    arrays = 1   # copies of the PE array: every memory level's fan-out
     array = {"rows": 1, "cols": 1}
     stationary, pe_area_m2, pe_leak_w = None, 0.0, 0.0
     for i, node in enumerate(leaves):
@@ -155,6 +157,7 @@ def translate(path: str | Path, variables: dict | None = None) -> dict:
         latency = str(getattr(node, "total_latency", "") or "")
         copies = pending * _fanout(node)
         pending = 1
+        arrays *= copies
         if i == 0:
             if read_pj != write_pj:
                 _fail("DRAM read and write energies differ; our dram has one energy per "
@@ -192,11 +195,12 @@ def translate(path: str | Path, variables: dict | None = None) -> dict:
         _fail("a fan-out below the last memory that is not the PE array", file, "arch.nodes")
     mac_pj = float(compute.energy or 0) * 1e12
     area_um2 = (_number(mac.area) + pe_area_m2) * 1e12
-    components.append({
-        "name": str(mac.name), "class": "array2d", **array, "formats": ["int8"],
+    pes = array["rows"] * array["cols"] * arrays
+    components.append({  # AccelForge's MAC costs the same whatever the width
+        "name": str(mac.name), "class": "array2d", **array, "formats": list(FORMATS),
         "dataflows": [stationary] if stationary else ["ws", "os", "is"],
-        "mac_pj": {"int8": mac_pj}, "pe_area_um2": area_um2 or 1e-9,
-        "leak_mw": (_number(mac.leak_power) + pe_leak_w) * 1e3 * array["rows"] * array["cols"],
+        "mac_pj": dict.fromkeys(FORMATS, mac_pj), "pe_area_um2": area_um2 or 1e-9,
+        "leak_mw": (_number(mac.leak_power) + pe_leak_w) * 1e3 * pes,
         "source": f"AccelForge example {Path(file).name}, node {mac.name}"
                   + ("" if area_um2 else " (area 0 there)")})
     if path2 is not None:
@@ -204,7 +208,7 @@ def translate(path: str | Path, variables: dict | None = None) -> dict:
         op = _action(unit, "compute")
         lanes = max(1, round(float(op.throughput) / clock_hz)) if op and op.throughput else 1
         components.append({
-            "name": str(unit.name), "class": "array1d", "lanes": lanes, "formats": ["int8"],
+            "name": str(unit.name), "class": "array1d", "lanes": lanes, "formats": list(FORMATS),
             "op_pj": {"default": float(op.energy or 0) * 1e12 if op else 0.0},
             "lane_area_um2": max(_number(unit.area) * 1e12 / lanes, 1e-9),
             "source": f"AccelForge example {Path(file).name}, node {unit.name}"})

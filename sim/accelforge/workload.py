@@ -13,10 +13,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from sim.accelforge.arch import _fail
+from workloads.formats import format_bits
+from sim.accelforge.arch import FORMATS as NAMES, _fail
 from sim.accelforge.load import peer_errors, spec as load_spec
 
-FORMATS = {4: "int4", 8: "int8", 16: "fp16", 32: "fp32"}
+FORMATS = {format_bits(n): n for n in NAMES}
 BOUND = re.compile(r"^\s*0\s*<=\s*([A-Za-z_]\w*)\s*<\s*(\d+)\s*$")
 NAME = re.compile(r"^[A-Za-z_]\w*$")
 

@@ -21,6 +21,8 @@ from __future__ import annotations
 import itertools
 import math
 
+import numpy as np
+
 from mapper.gemm import OPERANDS, GemmProblem
 from mapper.mapping import GROUPS, ROLE_OPERAND, HierarchyMapping, LevelMapping
 
@@ -39,13 +41,26 @@ def tile_bytes(tiles, operand: str, bits: int) -> float:
     return n * bits / 8
 
 
-def fits(keep, tiles, p: GemmProblem, memory) -> bool:
-    """Kept tiles fit the memory (twice, if it is double-buffered)."""
+def operand_tile(tiles, inner, below) -> tuple[int, ...]:
+    """What an operand stored above the loops over the groups `below` holds: those groups
+    whole (as much as one copy is given), the others one tile."""
+    return tuple(e if g in below else t for g, t, e in zip(GROUPS, tiles, inner))
+
+
+def held(level, inner) -> list[tuple[int, ...]]:
+    """The tile each operand kept at `level` (a LevelMapping) holds."""
+    depths = level.depths or (4,) * len(level.keep)
+    return [operand_tile(level.tiles, inner, level.order[d:]) for d in depths]
+
+
+def fits(level, inner, p: GemmProblem, memory) -> bool:
+    """The level's kept tiles fit the memory (twice, if it is double-buffered)."""
     if memory.capacity_bytes == math.inf:
         return True
     bits = dict(p.bits)
     copies = 2 if memory.double_buffered else 1
-    return copies * sum(tile_bytes(tiles, o, bits[o]) for o in keep) <= memory.capacity_bytes
+    return copies * sum(tile_bytes(t, o, bits[o]) for o, t in zip(level.keep, held(level, inner))
+                        ) <= memory.capacity_bytes
 
 
 def _keep_choices(memory) -> list[tuple[str, ...]]:
@@ -65,48 +80,79 @@ def _halvings(extent: int, floor: int) -> list[int]:
     return sorted(set(out), reverse=True)
 
 
-def _level_choices(memory, parent: tuple[int, ...], p: GemmProblem, align: dict):
-    """(spatial, keep, tiles, order) choices of one level given its parent's tile."""
-    key = (id(memory), parent, p.bits, tuple(sorted(align.items())))
+def _level_choices(memory, parent: tuple[int, ...], p: GemmProblem, align: dict, top: bool):
+    """LevelMappings of one level given its parent's tile (cached over one search)."""
+    key = (id(memory), parent, p.bits, tuple(sorted(align.items())), top)
     if key not in _CHOICES or _CHOICES[key][0] is not memory:
-        _CHOICES[key] = (memory, tuple(_choices(memory, parent, p, align)))
+        _CHOICES[key] = (memory, tuple(_choices(memory, parent, p, align, top)))
     return _CHOICES[key][1]
 
 
 _CHOICES: dict = {}  # one search's levels x parent tiles (cleared by candidates)
 
 
-def _choices(memory, parent, p, align):
+def _choices(memory, parent, p, align, top: bool):
     splits = [None]
     if memory.instances > 1:
         splits = [g for g in ("B", "M", "N") if parent[GROUPS.index(g)] > 1] or [None]
+    bits = dict(p.bits)
+    cap = memory.capacity_bytes / (2 if memory.double_buffered else 1)
     for split in splits:
         inner = list(parent)
         if split:
             i = GROUPS.index(split)
             inner[i] = math.ceil(inner[i] / memory.instances)
         whole = (1, *inner[1:])
+        seen = set()
         for keep in _keep_choices(memory):
-            if fits(keep, whole, p, memory):
-                yield split, keep, whole, "BMNK"
+            level = LevelMapping(memory.name, keep, whole, "BMNK", split)
+            if fits(level, inner, p, memory):
+                yield level
                 continue
-            sizes = [_halvings(inner[GROUPS.index(g)], align[g]) for g in ("M", "N", "K")]
-            fitting = [(1, m, n, k) for m, n, k in itertools.product(*sizes)
-                       if fits(keep, (1, m, n, k), p, memory)]
-            for tiles in _maximal(fitting):
-                stepped = [g for g in ("M", "N", "K") if tiles[GROUPS.index(g)] < inner[GROUPS.index(g)]]
-                for last in stepped[1:] and stepped or ["K"]:
-                    yield split, keep, tiles, "B" + "".join(g for g in "MNK" if g != last) + last
+            grid = np.array(list(itertools.product(
+                *[_halvings(inner[GROUPS.index(g)], align[g]) for g in "MNK"])), dtype=float)
+            for last in "MNK":
+                order = "B" + "".join(g for g in "MNK" if g != last) + last
+                # each operand stored below every loop (4), or (at the top level) just
+                # above one it depends on
+                options = [sorted({4} | {i for i, g in enumerate(order)
+                                         if top and g in OPERANDS[o]}) for o in keep]
+                for depths in itertools.product(*options):
+                    need = np.zeros(len(grid))
+                    for o, d in zip(keep, depths):
+                        size = np.full(len(grid), bits[o] / 8)
+                        for g in OPERANDS[o]:
+                            if order.index(g) >= d:  # stored above this group's loop
+                                size = size * inner[GROUPS.index(g)]
+                            elif g != "B":  # B's tile is 1
+                                size = size * grid[:, "MNK".index(g)]
+                        need += size
+                    for m, n, k in _maximal(grid[need <= cap]):
+                        tiles = (1, int(m), int(n), int(k))
+                        level = _canonical(memory.name, keep, tiles, inner, order, depths, split)
+                        if level not in seen:
+                            seen.add(level)
+                            yield level
 
 
-def _maximal(tiles: list[tuple[int, ...]]) -> list[tuple[int, ...]]:
-    """The tiles no other tile covers in every group (a larger tile never refetches more
-    from the level above, up to rounding, and leaves the levels below more room)."""
-    kept: list[tuple[int, ...]] = []
-    for t in sorted(tiles, reverse=True):  # a cover sorts before what it covers
-        if not any(all(a >= b for a, b in zip(u, t)) for u in kept):
-            kept.append(t)
-    return kept
+def _canonical(name, keep, tiles, inner, order, depths, split) -> LevelMapping:
+    """One LevelMapping per distinct behaviour: loops that step once dropped from the
+    order's meaning (moved outermost) and the depths counted over the loops that step."""
+    steps = [g for g in order if tiles[GROUPS.index(g)] < inner[GROUPS.index(g)]]
+    still = [g for g in order if g not in steps]
+    eff = tuple(len(still) + sum(1 for g in order[:d] if g in steps) for d in depths)
+    new_order = "".join(still + steps)
+    full = len(order)
+    return LevelMapping(name, keep, tiles, new_order, split,
+                        None if all(d == full for d in eff) else eff)
+
+
+def _maximal(tiles: np.ndarray) -> np.ndarray:
+    """The tiles (rows) no other tile covers in every group (a larger tile never refetches
+    more from the level above, up to rounding, and leaves the levels below more room)."""
+    ge = np.all(tiles[None, :, :] >= tiles[:, None, :], axis=2)  # [i, j]: j covers i
+    gt = np.any(tiles[None, :, :] > tiles[:, None, :], axis=2)
+    return tiles[~np.any(ge & gt, axis=1)]
 
 
 def candidates(p: GemmProblem, memories, dataflows, rows: int, cols: int):
@@ -121,7 +167,6 @@ def candidates(p: GemmProblem, memories, dataflows, rows: int, cols: int):
             if i == len(memories):
                 yield HierarchyMapping(df, tuple(chosen))
                 return
-            for split, keep, tiles, order in _level_choices(memories[i], parent, p, align):
-                yield from below(i + 1, tiles, chosen + [LevelMapping(memories[i].name, keep,
-                                                                      tiles, order, split)])
+            for level in _level_choices(memories[i], parent, p, align, i == 0):
+                yield from below(i + 1, level.tiles, chosen + [level])
         yield from below(0, top, [])

@@ -90,6 +90,10 @@ class LevelMapping:
     tiles: tuple[int, int, int, int]  # B, M, N, K held by one copy
     order: str                        # loops over the tiles, outermost first
     spatial: str | None = None        # group split over this level's instances
+    # per kept operand, how many of this level's stepped loops (count > 1, in order) lie
+    # above where it is stored: it holds what the loops below step through (AccelForge
+    # places each tensor's storage node so). None: below all of them.
+    depths: tuple[int, ...] | None = None
 
     def tile(self, group: str) -> int:
         return self.tiles[GROUPS.index(group)]
@@ -108,14 +112,17 @@ class HierarchyMapping:
             keep = ",".join(OPERAND_ROLE[o] for o in lv.keep) or "bypass"
             split = f" split {lv.spatial}" if lv.spatial else ""
             tiles = " ".join(f"{g}{s}" for g, s in zip(GROUPS, lv.tiles))
-            parts.append(f"{lv.memory}[{keep}{split}; {tiles}; {lv.order}]")
+            depth = "" if lv.depths is None else " depths " + ",".join(map(str, lv.depths))
+            parts.append(f"{lv.memory}[{keep}{split}; {tiles}; {lv.order}{depth}]")
         return f"{self.dataflow} " + " ".join(parts)
 
     def to_dict(self) -> dict:
         return {"role": self.role, "dataflow": self.dataflow, "levels": [
             {"memory": lv.memory, "keep": [OPERAND_ROLE[o] for o in lv.keep],
              "tiles": dict(zip(GROUPS, lv.tiles)), "order": lv.order,
-             **({"spatial": lv.spatial} if lv.spatial else {})} for lv in self.levels]}
+             **({"spatial": lv.spatial} if lv.spatial else {}),
+             **({"depths": {OPERAND_ROLE[o]: d for o, d in zip(lv.keep, lv.depths)}}
+                if lv.depths is not None else {})} for lv in self.levels]}
 
 
 def hierarchy_mapping_from_dict(data: dict, file: str | None = None, where: str = ""
@@ -132,7 +139,7 @@ def hierarchy_mapping_from_dict(data: dict, file: str | None = None, where: str 
         at = f"{where}.levels[{i}]"
         if not isinstance(lv, dict):
             raise SpecError("expected a mapping", file, at)
-        _known_keys(lv, {"memory", "keep", "tiles", "order", "spatial"}, file, at)
+        _known_keys(lv, {"memory", "keep", "tiles", "order", "spatial", "depths"}, file, at)
         keep = lv.get("keep", [])
         if not isinstance(keep, list) or any(k not in ROLE_OPERAND for k in keep):
             raise SpecError(f"keep must list roles among {list(ROLE_OPERAND)}", file, f"{at}.keep")
@@ -145,8 +152,15 @@ def hierarchy_mapping_from_dict(data: dict, file: str | None = None, where: str 
             raise SpecError("order must be a permutation of BMNK", file, f"{at}.order")
         if lv.get("spatial") not in (None, *GROUPS):
             raise SpecError("spatial must be one of B, M, N, K", file, f"{at}.spatial")
+        depths = lv.get("depths")
+        if depths is not None and (not isinstance(depths, dict) or set(depths) != set(keep)
+                                   or not all(isinstance(d, int) and 0 <= d <= 4
+                                              for d in depths.values())):
+            raise SpecError("depths must give each kept role a number of loops, 0 to 4",
+                            file, f"{at}.depths")
         out.append(LevelMapping(str(lv.get("memory")), tuple(ROLE_OPERAND[k] for k in keep),
-                                tuple(tiles[g] for g in GROUPS), order, lv.get("spatial")))
+                                tuple(tiles[g] for g in GROUPS), order, lv.get("spatial"),
+                                None if depths is None else tuple(depths[k] for k in keep)))
     return HierarchyMapping(data["dataflow"], tuple(out), source=file or "")
 
 

@@ -33,7 +33,7 @@ from arch import Architecture, Array1D, Array2D, DRAM
 from arch.hierarchy import Memory
 import mapper
 from mapper.gemm import OPERANDS, GemmProblem
-from mapper.hierarchy import ARRAY_DIMS, candidates, fits, tile_bytes
+from mapper.hierarchy import ARRAY_DIMS, candidates, fits, held, tile_bytes
 from mapper.mapping import GROUPS, OPERAND_ROLE, ROLE_OPERAND, HierarchyMapping, VectorMapping
 from sim.array2d import Folds, fold_starts
 from sim.energy import Actions
@@ -101,10 +101,6 @@ def _check(m: HierarchyMapping, h: Hierarchy, p: GemmProblem, where):
             raise SpecError(f"level '{mem.name}' must keep {mem.keep} and may keep only "
                             f"{mem.may_keep}; the mapping keeps "
                             f"{[OPERAND_ROLE[o] for o in lv.keep]}", *where)
-        if not fits(lv.keep, lv.tiles, p, mem):
-            raise SpecError(f"the tiles {lv.tiles} kept at '{mem.name}' do not fit its "
-                            f"{mem.capacity_bytes:,.0f} bytes"
-                            + (" double-buffered" if mem.double_buffered else ""), *where)
 
 
 def _array_cycles(df: str, R: int, C: int, tile: tuple, tiles_run: int) -> int:
@@ -166,12 +162,17 @@ def count(p: GemmProblem, h: Hierarchy, m: HierarchyMapping, where,
         if lv.spatial:
             gi = GROUPS.index(lv.spatial)
             inner[gi] = math.ceil(inner[gi] / mem.instances)
-        if any(t > e for t, e in zip(lv.tiles, inner)):
+        if not checked and any(t > e for t, e in zip(lv.tiles, inner)):
             raise SpecError(f"the tiles {lv.tiles} at '{mem.name}' exceed the {tuple(inner)} "
                             f"each copy is given", *where)
-        loops = loops + [(g, math.ceil(inner[GROUPS.index(g)] / lv.tile(g))) for g in lv.order]
-        for o in lv.keep:
-            moved = _visits(loops, o) * tile_bytes(lv.tiles, o, bits[o]) * copies[i]
+        if not checked and not fits(lv, inner, p, mem):
+            raise SpecError(f"the tiles {lv.tiles} kept at '{mem.name}' do not fit its "
+                            f"{mem.capacity_bytes:,.0f} bytes"
+                            + (" double-buffered" if mem.double_buffered else ""), *where)
+        steps = [(g, math.ceil(inner[GROUPS.index(g)] / lv.tile(g))) for g in lv.order]
+        depths = lv.depths or (len(steps),) * len(lv.keep)
+        for o, depth, tile in zip(lv.keep, depths, held(lv, inner)):
+            moved = _visits(loops + steps[:depth], o) * tile_bytes(tile, o, bits[o]) * copies[i]
             up = names[holder[o]]
             if o == "O":  # drains, and refills of partial sums (not the first residency)
                 refill = max(0.0, moved - out_bytes)
@@ -183,6 +184,7 @@ def count(p: GemmProblem, h: Hierarchy, m: HierarchyMapping, where,
                 reads[up] += moved
                 writes[mem.name] += moved
             holder[o] = i + 1
+        loops = loops + steps
         parent = lv.tiles
     # the array copies, each stepping through every innermost tile
     R, C = h.array.rows, h.array.cols

@@ -104,24 +104,24 @@ def _nests(nodes, above: list):
 def to_mapping(peer: PeerEinsum, einsum, hierarchy) -> HierarchyMapping:
     """AccelForge's mapping of one Einsum in our terms: per memory level, the tensors it
     stores, the tile at its deepest storage node, the temporal loops stepped since the
-    level above (innermost last) and the rank split over its fan-out; a register below
-    the PE array fixes the dataflow (weight: ws, output: os, input: is)."""
+    level above (innermost last), how many of them lie above each tensor's storage node,
+    and the rank split over its fan-out; a register below the PE array fixes the dataflow
+    (weight: ws, output: os, input: is)."""
     role = {einsum.inputs[0].tensor.name: "A", einsum.inputs[1].tensor.name: "W",
             einsum.output.tensor.name: "O"}
     group = {r: g for g, ranks in einsum.gemm_groups().items() for r in ranks}
     extent = dict(einsum.rank_sizes)
-    levels = {m.name: {"keep": set(), "tile": None, "order": [], "spatial": None}
+    levels = {m.name: {"above": {}, "tile": None, "loops": [], "spatial": None}
               for m in hierarchy.memories}
-    names = [m.name for m in hierarchy.memories]
-    pending: list[str] = []  # groups stepped by temporal loops since the last level
-    dataflow = "ws"
+    pending: list[str] = []  # groups stepped since the last storage node
+    current, dataflow = None, "ws"
     for node in peer.nodes:
         kind = type(node).__name__
         if kind == "Temporal":
             var = str(node.rank_variable)
             if node.tile_shape is not None and int(node.tile_shape) < extent[var]:
                 pending.append(group[var])
-            extent[var] = min(extent[var], int(node.tile_shape))
+                extent[var] = int(node.tile_shape)
         elif kind == "Spatial":
             var, comp = str(node.rank_variable), str(node.component)
             shape = int(node.tile_shape) if node.tile_shape is not None else extent[var]
@@ -132,29 +132,29 @@ def to_mapping(peer: PeerEinsum, einsum, hierarchy) -> HierarchyMapping:
             comp = str(node.component)
             if comp in levels:
                 lv = levels[comp]
-                lv["keep"] |= {role[str(t)] for t in node.tensors}
+                lv["loops"] = (lv["loops"] if comp == current else []) + pending
+                current, pending = comp, []
+                for t in node.tensors:  # a group stepped twice counts once (our levels
+                    lv["above"][role[str(t)]] = len(set(lv["loops"]))  # step each once)
                 lv["tile"] = tuple(math.prod(extent[r] for r in ranks)
-                                   for g, ranks in einsum.gemm_groups().items())
-                lv["order"] += pending
-                pending = []
-            elif comp not in (hierarchy.dram.name,):
+                                   for ranks in einsum.gemm_groups().values())
+            elif comp != hierarchy.dram.name:
                 kept = {role[str(t)] for t in node.tensors}
                 dataflow = {"W": "ws", "O": "os", "A": "is"}[kept.pop()] if len(kept) == 1 else "ws"
-    out, parent = [], tuple(extent_of(einsum, g) for g in GROUPS)
-    for name in names:
-        lv = levels[name]
+    out, parent = [], tuple(einsum.gemm_shape()[g] for g in GROUPS)
+    for mem in hierarchy.memories:
+        lv = levels[mem.name]
         inner = list(parent)
         if lv["spatial"]:
             i = GROUPS.index(lv["spatial"])
-            inner[i] = math.ceil(inner[i] / hierarchy.memories[names.index(name)].instances)
+            inner[i] = math.ceil(inner[i] / mem.instances)
         tiles = lv["tile"] or tuple(inner)  # a level storing nothing: all it is given
-        seen = list(dict.fromkeys(lv["order"]))
-        order = "".join([g for g in GROUPS if g not in seen] + seen)
-        out.append(LevelMapping(name, tuple(o for o in ("A", "W", "O") if o in lv["keep"]),
-                                tuple(int(t) for t in tiles), order, lv["spatial"]))
+        loops = list(dict.fromkeys(lv["loops"]))
+        still = [g for g in GROUPS if g not in loops]
+        keep = tuple(o for o in ("A", "W", "O") if o in lv["above"])
+        depths = tuple(len(still) + lv["above"][o] for o in keep)
+        out.append(LevelMapping(mem.name, keep, tuple(int(t) for t in tiles),
+                                "".join(still + loops), lv["spatial"],
+                                None if all(d == 4 for d in depths) else depths))
         parent = tiles
     return HierarchyMapping(dataflow, tuple(out))
-
-
-def extent_of(einsum, g: str) -> int:
-    return einsum.gemm_shape()[g]

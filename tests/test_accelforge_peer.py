@@ -4,9 +4,11 @@ small cases AccelForge maps in seconds, on architectures translated from its exa
 
 - nvdla (its DRAM-starved example): a two-Einsum chain, a GEMV and a GEMM, all mapped by
   AccelForge in one run, unfused (every tensor in DRAM, as this tool runs them). Given
-  AccelForge's mapping of the chain, our counts equal its, so energy by component agrees
-  within 2% and so do cycles; and on every Einsum our best mapping is never worse than
-  AccelForge's mapping under our model (latency, then energy).
+  AccelForge's mapping of the chain or the GEMV, our counts equal its, so energy by
+  component agrees within 2% (and the chain's cycles too); and on every Einsum our best
+  mapping is never worse than AccelForge's mapping under our model (latency, then
+  energy). Its GEMM mapping steps M twice within one level, which ours cannot, so it is
+  only approximated there.
 - simple (one MAC, unlimited memories): a compute-bound GEMM, cycles within 10%.
 """
 
@@ -102,7 +104,7 @@ def cycles(a, seconds: float) -> float:
     return seconds * a.clock_ghz * 1e9
 
 
-@pytest.mark.parametrize("name", ["Chain0", "Chain1"])
+@pytest.mark.parametrize("name", ["Chain0", "Chain1", "GEMV"])
 def test_same_mapping_same_energy_by_component(nvdla, name):
     a, cascade, run = nvdla
     h = Hierarchy.of(a)
@@ -112,7 +114,8 @@ def test_same_mapping_same_energy_by_component(nvdla, name):
     for comp, joules in theirs.energy_j.items():
         mine = sum(v for k, v in ours.energy_pj.items() if k.split(".")[0] == comp) * 1e-12
         assert mine == pytest.approx(joules, rel=0.02, abs=1e-18), comp
-    assert ours.cycles == pytest.approx(cycles(a, theirs.latency_s), rel=0.02)
+    if name != "GEMV":  # our array pays 192 cycles to load each weight fold; AccelForge none
+        assert ours.cycles == pytest.approx(cycles(a, theirs.latency_s), rel=0.02)
 
 
 @pytest.mark.parametrize("name", ["Chain0", "Chain1", "GEMV", "GEMM"])

@@ -135,3 +135,31 @@ def test_compute_bound_gemm_cycles_agree(simple):
     assert theirs == pytest.approx(64 * 128 * 96)  # one MAC: compute-bound by construction
     assert ours.cycles == pytest.approx(theirs, rel=0.10)
     assert math.isclose(ours.macs, 64 * 128 * 96)
+
+
+def test_the_tpu_preset_is_what_the_importer_writes():
+    """arch/presets/tpu-v4i-accelforge.yaml is `sim import-accelforge tpu_v4i`, renamed."""
+    ours = arch.load("tpu-v4i-accelforge").to_dict()
+    fresh = af_arch.translate(af.examples.arches.tpu_v4i)
+    assert {**ours, "name": fresh["name"]} == arch.from_dict(fresh).to_dict()
+
+
+def test_what_cannot_be_translated_is_named(tmp_path):
+    from click.testing import CliRunner
+    from sim.cli import main
+    out = CliRunner().invoke(main, ["import-accelforge", "eyeriss"])
+    assert out.exit_code == 2 and "arch.nodes.GlobalBuffer.total_latency" in out.output
+    conv = tmp_path / "conv.yaml"
+    conv.write_text("""workload:
+  iteration_space_shape: {p: 0 <= p < 8, r: 0 <= r < 3, c: 0 <= c < 4}
+  bits_per_value: {All: 8}
+  einsums:
+  - name: Conv
+    tensor_accesses:
+    - {name: I, projection: {H: p + r, C: c}}
+    - {name: F, projection: {R: r, C: c}}
+    - {name: O, projection: {P: p}, output: True}
+""")
+    out = CliRunner().invoke(main, ["import-accelforge", str(conv)])
+    assert out.exit_code == 2, out.output
+    assert "workload.einsums[0].tensor_accesses.I.projection.H" in out.output

@@ -90,9 +90,9 @@ class LevelMapping:
     tiles: tuple[int, int, int, int]  # B, M, N, K held by one copy
     order: str                        # loops over the tiles, outermost first
     spatial: str | None = None        # group split over this level's instances
-    # per kept operand, how many of this level's stepped loops (count > 1, in order) lie
-    # above where it is stored: it holds what the loops below step through (AccelForge
-    # places each tensor's storage node so). None: below all of them.
+    # per kept operand, how many of this level's loops (`order`, outermost first) lie
+    # above where it is stored: it holds all the loops below step through (AccelForge
+    # places each tensor's storage node so). None: below all four.
     depths: tuple[int, ...] | None = None
 
     def tile(self, group: str) -> int:

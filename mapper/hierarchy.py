@@ -20,6 +20,7 @@ below DRAM (every operand depends on B, so no reuse is lost).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 
@@ -43,16 +44,29 @@ def tile_bytes(tiles, operand: str, bits: int) -> float:
     return n * bits / 8
 
 
-def operand_tile(tiles, inner, below) -> tuple[int, ...]:
-    """What an operand stored above the loops over the groups `below` holds: those groups
-    whole (as much as one copy is given), the others one tile."""
-    return tuple(e if g in below else t for g, t, e in zip(GROUPS, tiles, inner))
+def level_loops(level, inner) -> list[tuple[str, int, int]]:
+    """The loops of `level` (a LevelMapping) inside the tile `inner` one copy is given,
+    outermost first: (group, steps, the tile it steps in)."""
+    extent = dict(zip(GROUPS, inner))
+    sizes = level.loop_tiles or tuple(level.tile(g) for g in level.order)
+    out = []
+    for g, t in zip(level.order, sizes):
+        out.append((g, math.ceil(extent[g] / t), t))
+        extent[g] = t
+    return out
 
 
 def held(level, inner) -> list[tuple[int, ...]]:
-    """The tile each operand kept at `level` (a LevelMapping) holds."""
-    depths = level.depths or (4,) * len(level.keep)
-    return [operand_tile(level.tiles, inner, level.order[d:]) for d in depths]
+    """The tile each operand kept at `level` holds: per group, the tile of the innermost
+    loop over it above the operand's storage, or all of `inner` if none is above."""
+    loops = level_loops(level, inner)
+    out = []
+    for d in level.depths or (len(loops),) * len(level.keep):
+        extent = dict(zip(GROUPS, inner))
+        for g, _, t in loops[:d]:
+            extent[g] = t
+        out.append(tuple(extent[g] for g in GROUPS))
+    return out
 
 
 def fits(level, inner, p: GemmProblem, memory) -> bool:
@@ -76,10 +90,14 @@ def _keep_choices(memory) -> list[tuple[str, ...]]:
 
 
 def _halvings(extent: int, floor: int) -> list[int]:
-    out = [extent]
-    while out[-1] > floor:
-        out.append(max(floor, math.ceil(out[-1] / 2)))
-    return sorted(set(out), reverse=True)
+    """`extent` halved down to `floor` (the array's side), and the first halving below it
+    (when the side is not a halving, e.g. 128 of 1024 on 192 rows: fewer rows busy, but
+    smaller tiles may share a buffer better)."""
+    out = {extent, min(extent, floor)}
+    while extent > floor:
+        extent = math.ceil(extent / 2)
+        out.add(extent)
+    return sorted(out, reverse=True)
 
 
 def _level_choices(memory, parent: tuple[int, ...], p: GemmProblem, align: dict, top: bool):
@@ -93,11 +111,22 @@ def _level_choices(memory, parent: tuple[int, ...], p: GemmProblem, align: dict,
 _CHOICES: dict = {}  # one search's levels x parent tiles (cleared by candidates)
 
 
+def _orders(top: bool):
+    """(loop order, the group it steps twice or None): each stepped group innermost; at
+    the top level also each group stepped outermost and again innermost, the other two
+    between (AccelForge's nvdla GEMM: M in 256s, N, K, then M in 128s)."""
+    for last in "MNK":
+        yield "B" + "".join(g for g in "MNK" if g != last) + last, None
+    if top:
+        for g in "MNK":
+            for others in itertools.permutations([x for x in "MNK" if x != g]):
+                yield "B" + g + "".join(others) + g, g
+
+
 def _choices(memory, parent, p, align, top: bool):
     splits = [None]
     if memory.instances > 1:
         splits = [g for g in ("B", "M", "N") if parent[GROUPS.index(g)] > 1] or [None]
-    bits = dict(p.bits)
     cap = memory.capacity_bytes / (2 if memory.double_buffered else 1)
     for split in splits:
         inner = list(parent)
@@ -105,70 +134,122 @@ def _choices(memory, parent, p, align, top: bool):
             i = GROUPS.index(split)
             inner[i] = math.ceil(inner[i] / memory.instances)
         whole = (1, *inner[1:])
+        halvings = {g: _halvings(inner[GROUPS.index(g)], align[g]) for g in "MNK"}
         seen = set()
         for keep in _keep_choices(memory):
             level = LevelMapping(memory.name, keep, whole, "BMNK", split)
             if fits(level, inner, p, memory):
                 yield level
                 continue
-            grid = np.array(list(itertools.product(
-                *[_halvings(inner[GROUPS.index(g)], align[g]) for g in "MNK"])), dtype=float)
-            for last in "MNK":
-                order = "B" + "".join(g for g in "MNK" if g != last) + last
-                # each operand stored below every loop (4), or (at the top level) just
-                # above one it depends on
-                options = [sorted({4} | {i for i, g in enumerate(order)
-                                         if top and g in OPERANDS[o]}) for o in keep]
-                for depths in itertools.product(*options):
-                    need = np.zeros(len(grid))
-                    for o, d in zip(keep, depths):
-                        size = np.full(len(grid), bits[o] / 8)
-                        for g in OPERANDS[o]:
-                            if order.index(g) >= d:  # stored above this group's loop
-                                size = size * inner[GROUPS.index(g)]
-                            elif g != "B":  # B's tile is 1
-                                size = size * grid[:, "MNK".index(g)]
-                        need += size
-                    for m, n, k in _maximal(grid[need <= cap]):
-                        tiles = (1, int(m), int(n), int(k))
-                        level = _canonical(memory.name, keep, tiles, inner, order, depths, split)
-                        if level not in seen:
-                            seen.add(level)
-                            yield level
+            for order, twice in _orders(top):
+                for loops, depths in _largest_fitting(order, twice, keep, halvings, inner,
+                                                      dict(p.bits), cap, top):
+                    level = _canonical(memory.name, keep, inner, loops, depths, split)
+                    if level not in seen:
+                        seen.add(level)
+                        yield level
 
 
-def _canonical(name, keep, tiles, inner, order, depths, split) -> LevelMapping:
-    """One LevelMapping per distinct behaviour: loops that step once dropped from the
-    order's meaning (moved outermost) and the depths counted over the loops that step."""
-    steps = [g for g in order if tiles[GROUPS.index(g)] < inner[GROUPS.index(g)]]
-    still = [g for g in order if g not in steps]
-    eff = tuple(len(still) + sum(1 for g in order[:d] if g in steps) for d in depths)
-    new_order = "".join(still + steps)
+def _largest_fitting(order, twice, keep, halvings, inner, bits, cap, top):
+    """(loops, depths) of one loop order: every storage depth of each kept operand (below
+    every loop, or at the top level just above one it depends on) with the tiles (from
+    `halvings`; and the outer loop's tile of the group stepped `twice`) that fit `cap`
+    and that no other fitting tile covers in every group (a larger tile never refetches
+    more from the level above, up to rounding, and leaves the levels below more room).
+    All depth choices and tiles at once, on a dense grid: axes (depth of each kept
+    operand..., M, N, K[, outer tile])."""
+    axes = [np.array(sorted(halvings[g]), dtype=float) for g in "MNK"]  # ascending
+    if twice:
+        axes.append(np.array(sorted(halvings[twice]), dtype=float))
+    nt = len(axes)
+    shape = tuple(len(a) for a in axes)
+    value = [a.reshape([-1 if i == j else 1 for j in range(nt)]) for i, a in enumerate(axes)]
+    # the tile each loop steps in, as an array over the tile axes (B: 1)
+    step = [1.0 if g == "B" else value[3] if twice and i == 1 else value["MNK".index(g)]
+            for i, g in enumerate(order)]
+    valid = np.ones(shape, dtype=bool)
+    if twice:  # the outer loop's tile lies strictly between the inner one's and all
+        valid = (value["MNK".index(twice)] < value[3]) & (value[3] < inner[GROUPS.index(twice)])
+    options = [sorted({len(order)} | {i for i, g in enumerate(order)
+                                      if top and g in OPERANDS[o]}) for o in keep]
+    nc = len(keep)
+    need = np.zeros((1,) * nc + shape)
+    for j, (o, opts) in enumerate(zip(keep, options)):
+        sizes = []
+        for d in opts:
+            size = np.full(shape, bits[o] / 8)
+            for g in OPERANDS[o]:
+                above = [i for i in range(d) if order[i] == g]
+                size = size * (step[above[-1]] if above else inner[GROUPS.index(g)])
+            sizes.append(size)
+        need = need + np.stack(sizes).reshape((1,) * j + (len(opts),) + (1,) * (nc - j - 1)
+                                              + shape)
+    fit = (need <= cap) & valid
+    if twice:  # some operand depending on the group holds the outer loop's tile, else
+        held_mid = np.zeros((1,) * nc, dtype=bool)  # one loop would do
+        for j, (o, opts) in enumerate(zip(keep, options)):
+            between = np.array([1 < d < len(order) and twice in OPERANDS[o] for d in opts])
+            held_mid = held_mid | between.reshape((1,) * j + (-1,) + (1,) * (nc - j - 1))
+        fit &= held_mid.reshape(held_mid.shape + (1,) * nt)
+    # A fitting tile covered by another fitting one is covered by a fitting neighbour one
+    # step larger in some axis (what a tile needs grows with each axis; the outer tile
+    # can grow first), so the neighbours decide.
+    larger = np.pad(fit, [(0, 0)] * nc + [(0, 1)] * nt)
+    dominated = np.zeros(fit.shape, dtype=bool)
+    for axis in range(nt):
+        cut = [slice(None)] * nc + [slice(0, n) for n in shape]
+        cut[nc + axis] = slice(1, shape[axis] + 1)
+        dominated |= larger[tuple(cut)]
+    for at in np.argwhere(fit & ~dominated):
+        depths = tuple(opts[d] for opts, d in zip(options, at[:nc]))
+        tile = [float(axes[i][t]) for i, t in enumerate(at[nc:])]
+        loops = [(g, 1 if g == "B" else int(tile[3] if twice and i == 1 else
+                                             tile["MNK".index(g)]))
+                 for i, g in enumerate(order)]
+        yield loops, depths
+
+
+def _canonical(name, keep, inner, loops, depths, split) -> LevelMapping:
+    """One LevelMapping per distinct behaviour: loops (group, tile) that step once are
+    dropped from the order's meaning (their groups moved outermost) and the depths
+    counted over the loops that step."""
+    extent = dict(zip(GROUPS, inner))
+    stepping = []
+    for g, t in loops:
+        stepping.append(extent[g] > t)
+        extent[g] = t
+    steps = [gt for gt, s in zip(loops, stepping) if s]
+    still = list(dict.fromkeys(g for g, _ in loops if g not in {g for g, _ in steps}))
+    eff = tuple(len(still) + sum(stepping[:d]) for d in depths)
+    order = "".join(still) + "".join(g for g, _ in steps)
     full = len(order)
-    return LevelMapping(name, keep, tiles, new_order, split,
-                        None if all(d == full for d in eff) else eff)
+    twice = len(set(order)) < full
+    return LevelMapping(name, keep, tuple(extent[g] for g in GROUPS), order, split,
+                        None if all(d == full for d in eff) else eff,
+                        tuple([extent[g] for g in still] + [t for _, t in steps]) if twice
+                        else None)
 
 
-def _maximal(tiles: np.ndarray) -> np.ndarray:
-    """The tiles (rows) no other tile covers in every group (a larger tile never refetches
-    more from the level above, up to rounding, and leaves the levels below more room)."""
-    ge = np.all(tiles[None, :, :] >= tiles[:, None, :], axis=2)  # [i, j]: j covers i
-    gt = np.any(tiles[None, :, :] > tiles[:, None, :], axis=2)
-    return tiles[~np.any(ge & gt, axis=1)]
-
-
-def candidates(p: GemmProblem, memories, dataflows, rows: int, cols: int):
-    """Every HierarchyMapping of the map space (module docstring)."""
+def by_top_level(p: GemmProblem, memories, dataflows, rows: int, cols: int):
+    """The map space grouped by its top level: (dataflow, the top level's LevelMapping,
+    a function yielding every HierarchyMapping that starts with both)."""
     top = tuple(p.size(g) for g in GROUPS)
     _CHOICES.clear()
     for df in dataflows:
         r, c, _ = ARRAY_DIMS[df]
         align = {"M": 1, "N": 1, "K": 1, r: rows, c: cols}
 
-        def below(i, parent, chosen):
+        def below(i, parent, chosen, df=df, align=align):
             if i == len(memories):
                 yield HierarchyMapping(df, tuple(chosen))
                 return
             for level in _level_choices(memories[i], parent, p, align, i == 0):
-                yield from below(i + 1, level.tiles, chosen + [level])
-        yield from below(0, top, [])
+                yield from below(i + 1, level.tiles, chosen + [level], df, align)
+        for level in _level_choices(memories[0], top, p, align, True):
+            yield df, level, functools.partial(below, 1, level.tiles, [level])
+
+
+def candidates(p: GemmProblem, memories, dataflows, rows: int, cols: int):
+    """Every HierarchyMapping of the map space (module docstring)."""
+    for _, _, below in by_top_level(p, memories, dataflows, rows, cols):
+        yield from below()

@@ -88,12 +88,16 @@ class LevelMapping:
     memory: str
     keep: tuple[str, ...]             # operands kept here (A, W, O)
     tiles: tuple[int, int, int, int]  # B, M, N, K held by one copy
-    order: str                        # loops over the tiles, outermost first
+    order: str                        # loops over the tiles, outermost first; a group
+    #                                   may be stepped by more than one loop
     spatial: str | None = None        # group split over this level's instances
     # per kept operand, how many of this level's loops (`order`, outermost first) lie
     # above where it is stored: it holds all the loops below step through (AccelForge
-    # places each tensor's storage node so). None: below all four.
+    # places each tensor's storage node so). None: below all of them.
     depths: tuple[int, ...] | None = None
+    # the tile each loop of `order` steps in, when a group has more than one loop (the
+    # outer steps a larger tile the inner ones split); None: each group's `tiles`
+    loop_tiles: tuple[int, ...] | None = None
 
     def tile(self, group: str) -> int:
         return self.tiles[GROUPS.index(group)]
@@ -113,7 +117,9 @@ class HierarchyMapping:
             split = f" split {lv.spatial}" if lv.spatial else ""
             tiles = " ".join(f"{g}{s}" for g, s in zip(GROUPS, lv.tiles))
             depth = "" if lv.depths is None else " depths " + ",".join(map(str, lv.depths))
-            parts.append(f"{lv.memory}[{keep}{split}; {tiles}; {lv.order}{depth}]")
+            loops = ("" if lv.loop_tiles is None else
+                     " loops " + " ".join(f"{g}{t}" for g, t in zip(lv.order, lv.loop_tiles)))
+            parts.append(f"{lv.memory}[{keep}{split}; {tiles}; {lv.order}{depth}{loops}]")
         return f"{self.dataflow} " + " ".join(parts)
 
     def to_dict(self) -> dict:
@@ -122,7 +128,9 @@ class HierarchyMapping:
              "tiles": dict(zip(GROUPS, lv.tiles)), "order": lv.order,
              **({"spatial": lv.spatial} if lv.spatial else {}),
              **({"depths": {OPERAND_ROLE[o]: d for o, d in zip(lv.keep, lv.depths)}}
-                if lv.depths is not None else {})} for lv in self.levels]}
+                if lv.depths is not None else {}),
+             **({"loop_tiles": list(lv.loop_tiles)} if lv.loop_tiles is not None else {})}
+            for lv in self.levels]}
 
 
 def hierarchy_mapping_from_dict(data: dict, file: str | None = None, where: str = ""
@@ -139,7 +147,8 @@ def hierarchy_mapping_from_dict(data: dict, file: str | None = None, where: str 
         at = f"{where}.levels[{i}]"
         if not isinstance(lv, dict):
             raise SpecError("expected a mapping", file, at)
-        _known_keys(lv, {"memory", "keep", "tiles", "order", "spatial", "depths"}, file, at)
+        _known_keys(lv, {"memory", "keep", "tiles", "order", "spatial", "depths", "loop_tiles"},
+                    file, at)
         keep = lv.get("keep", [])
         if not isinstance(keep, list) or any(k not in ROLE_OPERAND for k in keep):
             raise SpecError(f"keep must list roles among {list(ROLE_OPERAND)}", file, f"{at}.keep")
@@ -148,19 +157,27 @@ def hierarchy_mapping_from_dict(data: dict, file: str | None = None, where: str 
                 _positive_int(tiles[g]) for g in GROUPS):
             raise SpecError("tiles must give positive B, M, N, K", file, f"{at}.tiles")
         order = lv.get("order")
-        if not isinstance(order, str) or sorted(order) != sorted(GROUPS):
-            raise SpecError("order must be a permutation of BMNK", file, f"{at}.order")
+        if not isinstance(order, str) or set(order) != set(GROUPS):
+            raise SpecError("order must name each of B, M, N, K (a group may repeat)", file,
+                            f"{at}.order")
+        loop_tiles = lv.get("loop_tiles")
+        if (loop_tiles is None and len(order) > len(GROUPS)) or loop_tiles is not None and (
+                not isinstance(loop_tiles, list) or len(loop_tiles) != len(order)
+                or not all(_positive_int(t) for t in loop_tiles)):
+            raise SpecError("loop_tiles must give a positive tile for each loop of order "
+                            "(needed when a group repeats)", file, f"{at}.loop_tiles")
         if lv.get("spatial") not in (None, *GROUPS):
             raise SpecError("spatial must be one of B, M, N, K", file, f"{at}.spatial")
         depths = lv.get("depths")
         if depths is not None and (not isinstance(depths, dict) or set(depths) != set(keep)
-                                   or not all(isinstance(d, int) and 0 <= d <= 4
+                                   or not all(isinstance(d, int) and 0 <= d <= len(order)
                                               for d in depths.values())):
-            raise SpecError("depths must give each kept role a number of loops, 0 to 4",
-                            file, f"{at}.depths")
+            raise SpecError(f"depths must give each kept role a number of loops, 0 to "
+                            f"{len(order)}", file, f"{at}.depths")
         out.append(LevelMapping(str(lv.get("memory")), tuple(ROLE_OPERAND[k] for k in keep),
                                 tuple(tiles[g] for g in GROUPS), order, lv.get("spatial"),
-                                None if depths is None else tuple(depths[k] for k in keep)))
+                                None if depths is None else tuple(depths[k] for k in keep),
+                                None if loop_tiles is None else tuple(loop_tiles)))
     return HierarchyMapping(data["dataflow"], tuple(out), source=file or "")
 
 

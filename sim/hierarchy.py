@@ -33,7 +33,7 @@ from arch import Architecture, Array1D, Array2D, DRAM
 from arch.hierarchy import Memory
 import mapper
 from mapper.gemm import OPERANDS, GemmProblem
-from mapper.hierarchy import ARRAY_DIMS, candidates, fits, held, tile_bytes
+from mapper.hierarchy import ARRAY_DIMS, by_top_level, fits, held, level_loops, tile_bytes
 from mapper.mapping import GROUPS, OPERAND_ROLE, ROLE_OPERAND, HierarchyMapping, VectorMapping
 from sim.array2d import Folds, fold_starts
 from sim.energy import Actions
@@ -103,6 +103,17 @@ def _check(m: HierarchyMapping, h: Hierarchy, p: GemmProblem, where):
                             f"{[OPERAND_ROLE[o] for o in lv.keep]}", *where)
 
 
+def _check_loops(lv, mem: Memory, inner, loops, where):
+    """Each group's loops step ever smaller tiles, from at most what a copy is given down
+    to the level's tile of it."""
+    for g in GROUPS:
+        sizes = [inner[GROUPS.index(g)]] + [t for gg, _, t in loops if gg == g]
+        if sizes[-1] != lv.tile(g) or any(a < b for a, b in zip(sizes, sizes[1:])):
+            raise SpecError(f"the loops over {g} at '{mem.name}' step tiles {sizes[1:]}: "
+                            f"they must shrink from the {sizes[0]} each copy is given to "
+                            f"the level's tile {lv.tile(g)}", *where)
+
+
 def _array_cycles(df: str, R: int, C: int, tile: tuple, tiles_run: int) -> int:
     """Cycles of one array copy stepping through `tiles_run` equal tiles: the fold schedule
     of sim/array2d.py (fold gaps, weight preloads) repeated, plus one fill and drain."""
@@ -165,11 +176,14 @@ def count(p: GemmProblem, h: Hierarchy, m: HierarchyMapping, where,
         if not checked and any(t > e for t, e in zip(lv.tiles, inner)):
             raise SpecError(f"the tiles {lv.tiles} at '{mem.name}' exceed the {tuple(inner)} "
                             f"each copy is given", *where)
+        loops_here = level_loops(lv, inner)
+        if not checked:
+            _check_loops(lv, mem, inner, loops_here, where)
         if not checked and not fits(lv, inner, p, mem):
             raise SpecError(f"the tiles {lv.tiles} kept at '{mem.name}' do not fit its "
                             f"{mem.capacity_bytes:,.0f} bytes"
                             + (" double-buffered" if mem.double_buffered else ""), *where)
-        steps = [(g, math.ceil(inner[GROUPS.index(g)] / lv.tile(g))) for g in lv.order]
+        steps = [(g, n) for g, n, _ in loops_here]
         depths = lv.depths or (len(steps),) * len(lv.keep)
         for o, depth, tile in zip(lv.keep, depths, held(lv, inner)):
             moved = _visits(loops + steps[:depth], o) * tile_bytes(tile, o, bits[o]) * copies[i]
@@ -267,9 +281,29 @@ class Searched:
     scored: int
 
 
+def _dram_floor(p: GemmProblem, h: Hierarchy, lv, whole: dict) -> float:
+    """Cycles at least, for any mapping whose top level is `lv`: DRAM's port moves the
+    operands `lv` keeps exactly as count() moves them, the others (`whole`: operand ->
+    bytes) at least once."""
+    bits = dict(p.bits)
+    inner = [p.size(g) for g in GROUPS]
+    if lv.spatial:
+        gi = GROUPS.index(lv.spatial)
+        inner[gi] = math.ceil(inner[gi] / h.memories[0].instances)
+    steps = [(g, n) for g, n, _ in level_loops(lv, inner)]
+    moved = dict(whole)
+    for o, depth, tile in zip(lv.keep, lv.depths or (len(steps),) * len(lv.keep),
+                              held(lv, inner)):
+        moved[o] = _visits(steps[:depth], o) * tile_bytes(tile, o, bits[o]) * h.copies[0]
+    refill = max(0.0, moved["O"] - whole["O"])
+    return (sum(moved.values()) + refill) / h.arch.dram_bytes_per_cycle
+
+
 def best(einsum: Einsum, h: Hierarchy, objective: str) -> Searched:
     """The best mapping of the map space (mapper/hierarchy.py) on `objective`: every
-    candidate is counted exactly (closed form), so the search is exhaustive over it."""
+    candidate is counted exactly (closed form), so the search is exact over it. For
+    latency, top levels are tried in order of their DRAM floor (_dram_floor), stopping
+    at the first floor above the best cycles found; other objectives count them all."""
     from sim.simulate import OBJECTIVE_KEYS
     rank = OBJECTIVE_KEYS[objective]
     mapper.check_format(einsum, h.arch)
@@ -281,15 +315,24 @@ def best(einsum: Einsum, h: Hierarchy, objective: str) -> Searched:
     mac_pj = p.macs * h.array.energy_pj("mac", p.fmt)
     leak_pj_per_cycle = (sum(c.leak_mw for c in h.arch.components) / h.arch.clock_ghz
                          if h.arch.leakage else 0.0)
+    groups = list(by_top_level(p, h.memories, h.array.dataflows, h.array.rows, h.array.cols))
+    floors = [0.0] * len(groups)
+    if objective == "latency":
+        whole = {o: p.operand_bytes(o) for o in OPERANDS}
+        floors = [_dram_floor(p, h, lv, whole) * (1 - 1e-9)  # slack: float sums' order
+                  for _, lv, _ in groups]
     top, top_key, scored = None, None, 0
-    for m in candidates(p, h.memories, h.array.dataflows, h.array.rows, h.array.cols):
-        c = count(p, h, m, where, checked=True)
-        scored += 1
-        energy_j = 1e-12 * (mac_pj + c.cycles * leak_pj_per_cycle + sum(
-            c.reads[k] * r + c.writes[k] * w for k, (r, w) in pj.items()))
-        key = rank(_Cost(c.cycles, energy_j))
-        if top_key is None or key < top_key:
-            top, top_key = m, key
+    for i in sorted(range(len(groups)), key=floors.__getitem__):
+        if top_key is not None and math.ceil(floors[i]) > top_key[0]:
+            break  # this top level and every later one cost more cycles
+        for m in groups[i][2]():
+            c = count(p, h, m, where, checked=True)
+            scored += 1
+            energy_j = 1e-12 * (mac_pj + c.cycles * leak_pj_per_cycle + sum(
+                c.reads[k] * r + c.writes[k] * w for k, (r, w) in pj.items()))
+            key = rank(_Cost(c.cycles, energy_j))
+            if top_key is None or key < top_key:
+                top, top_key = m, key
     if top is None:
         raise SpecError(f"no mapping of Einsum '{einsum.name}' fits the memories of "
                         f"architecture '{h.arch.name}' (the tiles the array needs exceed a "

@@ -104,24 +104,26 @@ def _nests(nodes, above: list):
 def to_mapping(peer: PeerEinsum, einsum, hierarchy) -> HierarchyMapping:
     """AccelForge's mapping of one Einsum in our terms: per memory level, the tensors it
     stores, the tile at its deepest storage node, the temporal loops stepped since the
-    level above (innermost last), how many of them lie above each tensor's storage node,
-    and the rank split over its fan-out; a register below the PE array fixes the dataflow
-    (weight: ws, output: os, input: is)."""
+    level above (innermost last; a group stepped by several loops keeps each loop's
+    tile), how many of them lie above each tensor's storage node, and the rank split over
+    its fan-out; a register below the PE array fixes the dataflow (weight: ws, output: os,
+    input: is)."""
     role = {einsum.inputs[0].tensor.name: "A", einsum.inputs[1].tensor.name: "W",
             einsum.output.tensor.name: "O"}
-    group = {r: g for g, ranks in einsum.gemm_groups().items() for r in ranks}
+    groups = einsum.gemm_groups()
+    group = {r: g for g, ranks in groups.items() for r in ranks}
     extent = dict(einsum.rank_sizes)
     levels = {m.name: {"above": {}, "tile": None, "loops": [], "spatial": None}
               for m in hierarchy.memories}
-    pending: list[str] = []  # groups stepped since the last storage node
+    pending: list[tuple[str, int]] = []  # (group, tile) stepped since the last storage node
     current, dataflow = None, "ws"
     for node in peer.nodes:
         kind = type(node).__name__
         if kind == "Temporal":
             var = str(node.rank_variable)
             if node.tile_shape is not None and int(node.tile_shape) < extent[var]:
-                pending.append(group[var])
                 extent[var] = int(node.tile_shape)
+                pending.append((group[var], math.prod(extent[r] for r in groups[group[var]])))
         elif kind == "Spatial":
             var, comp = str(node.rank_variable), str(node.component)
             shape = int(node.tile_shape) if node.tile_shape is not None else extent[var]
@@ -134,10 +136,10 @@ def to_mapping(peer: PeerEinsum, einsum, hierarchy) -> HierarchyMapping:
                 lv = levels[comp]
                 lv["loops"] = (lv["loops"] if comp == current else []) + pending
                 current, pending = comp, []
-                for t in node.tensors:  # a group stepped twice counts once (our levels
-                    lv["above"][role[str(t)]] = len(set(lv["loops"]))  # step each once)
+                for t in node.tensors:
+                    lv["above"][role[str(t)]] = len(lv["loops"])
                 lv["tile"] = tuple(math.prod(extent[r] for r in ranks)
-                                   for ranks in einsum.gemm_groups().values())
+                                   for ranks in groups.values())
             elif comp != hierarchy.dram.name:
                 kept = {role[str(t)] for t in node.tensors}
                 dataflow = {"W": "ws", "O": "os", "A": "is"}[kept.pop()] if len(kept) == 1 else "ws"
@@ -148,13 +150,17 @@ def to_mapping(peer: PeerEinsum, einsum, hierarchy) -> HierarchyMapping:
         if lv["spatial"]:
             i = GROUPS.index(lv["spatial"])
             inner[i] = math.ceil(inner[i] / mem.instances)
-        tiles = lv["tile"] or tuple(inner)  # a level storing nothing: all it is given
-        loops = list(dict.fromkeys(lv["loops"]))
-        still = [g for g in GROUPS if g not in loops]
+        tiles = tuple(int(t) for t in (lv["tile"] or inner))  # storing nothing: all it is given
+        loops = lv["loops"]
+        stepped = [g for g, _ in loops]
+        still = [g for g in GROUPS if g not in stepped]
         keep = tuple(o for o in ("A", "W", "O") if o in lv["above"])
         depths = tuple(len(still) + lv["above"][o] for o in keep)
-        out.append(LevelMapping(mem.name, keep, tuple(int(t) for t in tiles),
-                                "".join(still + loops), lv["spatial"],
-                                None if all(d == 4 for d in depths) else depths))
+        order = "".join(still + stepped)
+        twice = len(set(stepped)) < len(stepped)  # a group stepped by more than one loop
+        out.append(LevelMapping(mem.name, keep, tiles, order, lv["spatial"],
+                                None if all(d == len(order) for d in depths) else depths,
+                                tuple([tiles[GROUPS.index(g)] for g in still]
+                                      + [t for _, t in loops]) if twice else None))
         parent = tiles
     return HierarchyMapping(dataflow, tuple(out))

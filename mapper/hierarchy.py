@@ -4,18 +4,20 @@ A HierarchyMapping (mapper/mapping.py) gives the array's dataflow and, for every
 level from the top: the operands it keeps (the others bypass it), the GEMM group split
 over its instances, the tile of each group (B, M, N, K) one copy holds, the order of the
 loops that step through those tiles inside the tile of the level above (outermost
-first), and how many of those loops lie above each kept operand's storage.
+first; a group may have two loops, each with its tile), and how many of those loops lie
+above each kept operand's storage.
 
 The map space (candidates): every dataflow of the array; for each fanned-out level,
 every group (B, M, N) large enough to split; every set of operands between the level's
 `keep` and `may_keep`; and tiles: a level whose kept tiles fit whole holds the whole
 tile of the level above (larger tiles never refetch more), otherwise each of M, N, K is
-halved from there down to the array's side, keeping the largest tiles that fit (no
-other fitting tile is at least as large in every group: a larger tile never refetches
-more from the level above, up to rounding, and leaves the levels below more room), with
-each stepped group as the innermost loop and, at the top level, each operand stored
-below every loop or just above one it depends on. B is stepped outermost with tile 1
-below DRAM (every operand depends on B, so no reuse is lost).
+halved from there down to the array's side (and once below it if the side is not a
+halving), keeping the largest tiles that fit (no other fitting tile is at least as
+large in every group: a larger tile never refetches more from the level above, up to
+rounding, and leaves the levels below more room), with each stepped group as the
+innermost loop and, at the top level, each operand stored below every loop or just
+above one it depends on, and one group may be stepped twice (_orders). B is stepped
+outermost with tile 1 below DRAM (every operand depends on B, so no reuse is lost).
 """
 
 from __future__ import annotations
@@ -108,7 +110,7 @@ def _level_choices(memory, parent: tuple[int, ...], p: GemmProblem, align: dict,
     return _CHOICES[key][1]
 
 
-_CHOICES: dict = {}  # one search's levels x parent tiles (cleared by candidates)
+_CHOICES: dict = {}  # one search's levels x parent tiles (cleared by by_top_level)
 
 
 def _orders(top: bool):

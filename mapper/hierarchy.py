@@ -81,6 +81,27 @@ def fits(level, inner, p: GemmProblem, memory) -> bool:
                         ) <= memory.capacity_bytes
 
 
+def visits(loops: list[tuple[str, int]], operand: str) -> int:
+    """Tile residencies of `operand` under `loops` (outermost first): the loops inside the
+    innermost one it depends on reuse its tile."""
+    relevant = OPERANDS[operand]
+    end = len(loops)
+    while end and (loops[end - 1][0] not in relevant or loops[end - 1][1] == 1):
+        end -= 1
+    return math.prod(n for _, n in loops[:end])
+
+
+def dram_floor_bytes(keep, moved: dict, copies: int, whole: dict):
+    """Bytes DRAM's port moves at least under a top level keeping `keep` whose copies each
+    move `moved[o]` bytes of a kept operand from DRAM (as sim/hierarchy.py counts them,
+    with refills of partial sums): the others (`whole`: operand -> bytes) at least once.
+    Numbers or numpy arrays."""
+    out = sum(copies * moved[o] if o in keep else whole[o] for o in OPERANDS)
+    if "O" in keep:
+        out = out + np.maximum(0.0, copies * moved["O"] - whole["O"])
+    return out
+
+
 def _keep_choices(memory) -> list[tuple[str, ...]]:
     must = [ROLE_OPERAND[r] for r in memory.keep]
     free = [ROLE_OPERAND[r] for r in memory.may_keep if r not in memory.keep]
@@ -102,11 +123,13 @@ def _halvings(extent: int, floor: int) -> list[int]:
     return sorted(out, reverse=True)
 
 
-def _level_choices(memory, parent: tuple[int, ...], p: GemmProblem, align: dict, top: bool):
-    """LevelMappings of one level given its parent's tile (cached over one search)."""
-    key = (id(memory), parent, p.bits, tuple(sorted(align.items())), top)
+def _level_choices(memory, parent: tuple[int, ...], p: GemmProblem, align: dict):
+    """LevelMappings of one level below the top given its parent's tile (cached over one
+    search)."""
+    key = (id(memory), parent, p.bits, tuple(sorted(align.items())))
     if key not in _CHOICES or _CHOICES[key][0] is not memory:
-        _CHOICES[key] = (memory, tuple(_choices(memory, parent, p, align, top)))
+        levels = dict.fromkeys(make() for _, make in _choices(memory, parent, p, align, False))
+        _CHOICES[key] = (memory, tuple(levels))
     return _CHOICES[key][1]
 
 
@@ -126,10 +149,15 @@ def _orders(top: bool):
 
 
 def _choices(memory, parent, p, align, top: bool):
+    """(at the top level, the DRAM floor in bytes of every mapping under the choice, else
+    None; a function building its LevelMapping): building is left to the caller, so a
+    search can stop before most are built. Choices may repeat."""
     splits = [None]
     if memory.instances > 1:
         splits = [g for g in ("B", "M", "N") if parent[GROUPS.index(g)] > 1] or [None]
     cap = memory.capacity_bytes / (2 if memory.double_buffered else 1)
+    bits = dict(p.bits)
+    dram = (memory.instances, {o: p.operand_bytes(o) for o in OPERANDS}) if top else None
     for split in splits:
         inner = list(parent)
         if split:
@@ -137,29 +165,38 @@ def _choices(memory, parent, p, align, top: bool):
             inner[i] = math.ceil(inner[i] / memory.instances)
         whole = (1, *inner[1:])
         halvings = {g: _halvings(inner[GROUPS.index(g)], align[g]) for g in "MNK"}
-        seen = set()
         for keep in _keep_choices(memory):
             level = LevelMapping(memory.name, keep, whole, "BMNK", split)
             if fits(level, inner, p, memory):
-                yield level
+                floor = None
+                if top:
+                    steps = [(g, n) for g, n, _ in level_loops(level, inner)]
+                    moved = {o: visits(steps, o) * tile_bytes(t, o, bits[o])
+                             for o, t in zip(keep, held(level, inner))}
+                    floor = dram_floor_bytes(keep, moved, *dram)
+                yield floor, functools.partial(_same, level)
                 continue
             for order, twice in _orders(top):
-                for loops, depths in _largest_fitting(order, twice, keep, halvings, inner,
-                                                      dict(p.bits), cap, top):
-                    level = _canonical(memory.name, keep, inner, loops, depths, split)
-                    if level not in seen:
-                        seen.add(level)
-                        yield level
+                for loops, depths, floor in _largest_fitting(order, twice, keep, halvings,
+                                                             inner, bits, cap, dram):
+                    yield floor, functools.partial(_canonical, memory.name, keep, inner,
+                                                   loops, depths, split)
 
 
-def _largest_fitting(order, twice, keep, halvings, inner, bits, cap, top):
-    """(loops, depths) of one loop order: every storage depth of each kept operand (below
+def _same(level):
+    return level
+
+
+def _largest_fitting(order, twice, keep, halvings, inner, bits, cap, dram):
+    """(loops, depths, DRAM floor in bytes) of one loop order: every storage depth of each kept operand (below
     every loop, or at the top level just above one it depends on) with the tiles (from
     `halvings`; and the outer loop's tile of the group stepped `twice`) that fit `cap`
     and that no other fitting tile covers in every group (a larger tile never refetches
     more from the level above, up to rounding, and leaves the levels below more room).
     All depth choices and tiles at once, on a dense grid: axes (depth of each kept
-    operand..., M, N, K[, outer tile])."""
+    operand..., M, N, K[, outer tile]). `dram` (the top level's copies and each
+    operand's bytes; None below it): the floor of dram_floor_bytes on the same grid."""
+    top = dram is not None
     axes = [np.array(sorted(halvings[g]), dtype=float) for g in "MNK"]  # ascending
     if twice:
         axes.append(np.array(sorted(halvings[twice]), dtype=float))
@@ -172,20 +209,37 @@ def _largest_fitting(order, twice, keep, halvings, inner, bits, cap, top):
     valid = np.ones(shape, dtype=bool)
     if twice:  # the outer loop's tile lies strictly between the inner one's and all
         valid = (value["MNK".index(twice)] < value[3]) & (value[3] < inner[GROUPS.index(twice)])
-    options = [sorted({len(order)} | {i for i, g in enumerate(order)
-                                      if top and g in OPERANDS[o]}) for o in keep]
+    # storage depths; not above a B loop of one step (the same as just below it)
+    options = [sorted({len(order)} | {i for i, g in enumerate(order) if top and g in OPERANDS[o]
+                                      and (g != "B" or inner[0] > 1)}) for o in keep]
     nc = len(keep)
+    if top:  # each loop's steps, and the steps of it and every loop outside it
+        extent = {g: inner[GROUPS.index(g)] for g in GROUPS}
+        steps, outside = [], []
+        for g, t in zip(order, step):
+            steps.append(np.ceil(extent[g] / t) * np.ones(shape))
+            outside.append(steps[-1] * (outside[-1] if outside else 1.0))
+            extent[g] = t
     need = np.zeros((1,) * nc + shape)
+    moved = {}
     for j, (o, opts) in enumerate(zip(keep, options)):
-        sizes = []
+        sizes, residencies = [], []
         for d in opts:
             size = np.full(shape, bits[o] / 8)
             for g in OPERANDS[o]:
                 above = [i for i in range(d) if order[i] == g]
                 size = size * (step[above[-1]] if above else inner[GROUPS.index(g)])
             sizes.append(size)
-        need = need + np.stack(sizes).reshape((1,) * j + (len(opts),) + (1,) * (nc - j - 1)
-                                              + shape)
+            if top:  # visits(): up to the innermost loop above storage it depends on
+                n = np.ones(shape)
+                for i in range(d):
+                    if order[i] in OPERANDS[o]:
+                        n = np.where(steps[i] > 1, outside[i], n)
+                residencies.append(n)
+        at = (1,) * j + (len(opts),) + (1,) * (nc - j - 1) + shape
+        need = need + np.stack(sizes).reshape(at)
+        if top:
+            moved[o] = np.stack(residencies) * np.stack(sizes)
     fit = (need <= cap) & valid
     if twice:  # some operand depending on the group holds the outer loop's tile, else
         held_mid = np.zeros((1,) * nc, dtype=bool)  # one loop would do
@@ -202,13 +256,20 @@ def _largest_fitting(order, twice, keep, halvings, inner, bits, cap, top):
         cut = [slice(None)] * nc + [slice(0, n) for n in shape]
         cut[nc + axis] = slice(1, shape[axis] + 1)
         dominated |= larger[tuple(cut)]
-    for at in np.argwhere(fit & ~dominated):
+    points = np.argwhere(fit & ~dominated)
+    if top:  # the floors of these points only
+        tile_at = tuple(points[:, nc:].T)
+        floors = dram_floor_bytes(keep, {o: moved[o].reshape(-1, *shape)[(points[:, j], *tile_at)]
+                                         for j, o in enumerate(keep)}, *dram)
+        floors = np.broadcast_to(floors, len(points))
+    for n, at in enumerate(points):
+        floor = float(floors[n]) if top else None
         depths = tuple(opts[d] for opts, d in zip(options, at[:nc]))
         tile = [float(axes[i][t]) for i, t in enumerate(at[nc:])]
         loops = [(g, 1 if g == "B" else int(tile[3] if twice and i == 1 else
                                              tile["MNK".index(g)]))
                  for i, g in enumerate(order)]
-        yield loops, depths
+        yield loops, depths, floor
 
 
 def _canonical(name, keep, inner, loops, depths, split) -> LevelMapping:
@@ -232,26 +293,41 @@ def _canonical(name, keep, inner, loops, depths, split) -> LevelMapping:
                         else None)
 
 
-def by_top_level(p: GemmProblem, memories, dataflows, rows: int, cols: int):
-    """The map space grouped by its top level: (dataflow, the top level's LevelMapping,
-    a function yielding every HierarchyMapping that starts with both)."""
+def by_top_level(p: GemmProblem, memories, dataflows, rows: int, cols: int,
+                 by_floor: bool = False):
+    """The map space grouped by its top level: (the DRAM floor in bytes of every mapping
+    under it (dram_floor_bytes), dataflow, the top level's LevelMapping, a function
+    yielding every HierarchyMapping that starts with both). `by_floor`: in ascending
+    floor order, each top level built only when reached."""
     top = tuple(p.size(g) for g in GROUPS)
     _CHOICES.clear()
+    pending = []
     for df in dataflows:
         r, c, _ = ARRAY_DIMS[df]
         align = {"M": 1, "N": 1, "K": 1, r: rows, c: cols}
+        pending += [(floor, df, align, make)
+                    for floor, make in _choices(memories[0], top, p, align, True)]
+    if by_floor:
+        pending.sort(key=lambda choice: choice[0])  # stable: ties keep the space's order
+    seen = set()
+    for floor, df, align, make in pending:
+        level = make()
+        if (df, level) not in seen:
+            seen.add((df, level))
+            yield floor, df, level, functools.partial(_below, p, memories, df, align, 1,
+                                                      level.tiles, [level])
 
-        def below(i, parent, chosen, df=df, align=align):
-            if i == len(memories):
-                yield HierarchyMapping(df, tuple(chosen))
-                return
-            for level in _level_choices(memories[i], parent, p, align, i == 0):
-                yield from below(i + 1, level.tiles, chosen + [level], df, align)
-        for level in _level_choices(memories[0], top, p, align, True):
-            yield df, level, functools.partial(below, 1, level.tiles, [level])
+
+def _below(p, memories, df, align, i, parent, chosen):
+    """Every HierarchyMapping completing `chosen` (the levels above level i)."""
+    if i == len(memories):
+        yield HierarchyMapping(df, tuple(chosen))
+        return
+    for level in _level_choices(memories[i], parent, p, align):
+        yield from _below(p, memories, df, align, i + 1, level.tiles, chosen + [level])
 
 
 def candidates(p: GemmProblem, memories, dataflows, rows: int, cols: int):
     """Every HierarchyMapping of the map space (module docstring)."""
-    for _, _, below in by_top_level(p, memories, dataflows, rows, cols):
+    for *_, below in by_top_level(p, memories, dataflows, rows, cols):
         yield from below()

@@ -33,7 +33,8 @@ from arch import Architecture, Array1D, Array2D, DRAM
 from arch.hierarchy import Memory
 import mapper
 from mapper.gemm import OPERANDS, GemmProblem
-from mapper.hierarchy import ARRAY_DIMS, by_top_level, fits, held, level_loops, tile_bytes
+from mapper.hierarchy import (ARRAY_DIMS, by_top_level, fits, held, level_loops, tile_bytes,
+                              visits)
 from mapper.mapping import GROUPS, OPERAND_ROLE, ROLE_OPERAND, HierarchyMapping, VectorMapping
 from sim.array2d import Folds, fold_starts
 from sim.energy import Actions
@@ -73,16 +74,6 @@ class Hierarchy:
             n *= m.instances
             out.append(n)
         return out + [n]
-
-
-def _visits(loops: list[tuple[str, int]], operand: str) -> int:
-    """Tile residencies of `operand` under `loops` (outermost first): the loops inside the
-    innermost one it depends on reuse its tile."""
-    relevant = OPERANDS[operand]
-    end = len(loops)
-    while end and (loops[end - 1][0] not in relevant or loops[end - 1][1] == 1):
-        end -= 1
-    return math.prod(n for _, n in loops[:end])
 
 
 def _check(m: HierarchyMapping, h: Hierarchy, p: GemmProblem, where):
@@ -186,7 +177,7 @@ def count(p: GemmProblem, h: Hierarchy, m: HierarchyMapping, where,
         steps = [(g, n) for g, n, _ in loops_here]
         depths = lv.depths or (len(steps),) * len(lv.keep)
         for o, depth, tile in zip(lv.keep, depths, held(lv, inner)):
-            moved = _visits(loops + steps[:depth], o) * tile_bytes(tile, o, bits[o]) * copies[i]
+            moved = visits(loops + steps[:depth], o) * tile_bytes(tile, o, bits[o]) * copies[i]
             up = names[holder[o]]
             if o == "O":  # drains, and refills of partial sums (not the first residency)
                 refill = max(0.0, moved - out_bytes)
@@ -281,29 +272,12 @@ class Searched:
     scored: int
 
 
-def _dram_floor(p: GemmProblem, h: Hierarchy, lv, whole: dict) -> float:
-    """Cycles at least, for any mapping whose top level is `lv`: DRAM's port moves the
-    operands `lv` keeps exactly as count() moves them, the others (`whole`: operand ->
-    bytes) at least once."""
-    bits = dict(p.bits)
-    inner = [p.size(g) for g in GROUPS]
-    if lv.spatial:
-        gi = GROUPS.index(lv.spatial)
-        inner[gi] = math.ceil(inner[gi] / h.memories[0].instances)
-    steps = [(g, n) for g, n, _ in level_loops(lv, inner)]
-    moved = dict(whole)
-    for o, depth, tile in zip(lv.keep, lv.depths or (len(steps),) * len(lv.keep),
-                              held(lv, inner)):
-        moved[o] = _visits(steps[:depth], o) * tile_bytes(tile, o, bits[o]) * h.copies[0]
-    refill = max(0.0, moved["O"] - whole["O"])
-    return (sum(moved.values()) + refill) / h.arch.dram_bytes_per_cycle
-
-
 def best(einsum: Einsum, h: Hierarchy, objective: str) -> Searched:
     """The best mapping of the map space (mapper/hierarchy.py) on `objective`: every
     candidate is counted exactly (closed form), so the search is exact over it. For
-    latency, top levels are tried in order of their DRAM floor (_dram_floor), stopping
-    at the first floor above the best cycles found; other objectives count them all."""
+    latency, top levels are built and tried in order of their DRAM floor (the bytes
+    mapper.hierarchy.dram_floor_bytes counts over DRAM's bandwidth), stopping at the first
+    floor above the best cycles found; other objectives count them all."""
     from sim.simulate import OBJECTIVE_KEYS
     rank = OBJECTIVE_KEYS[objective]
     mapper.check_format(einsum, h.arch)
@@ -315,17 +289,16 @@ def best(einsum: Einsum, h: Hierarchy, objective: str) -> Searched:
     mac_pj = p.macs * h.array.energy_pj("mac", p.fmt)
     leak_pj_per_cycle = (sum(c.leak_mw for c in h.arch.components) / h.arch.clock_ghz
                          if h.arch.leakage else 0.0)
-    groups = list(by_top_level(p, h.memories, h.array.dataflows, h.array.rows, h.array.cols))
-    floors = [0.0] * len(groups)
-    if objective == "latency":
-        whole = {o: p.operand_bytes(o) for o in OPERANDS}
-        floors = [_dram_floor(p, h, lv, whole) * (1 - 1e-9)  # slack: float sums' order
-                  for _, lv, _ in groups]
+    latency = objective == "latency"
+    per_cycle = h.arch.dram_bytes_per_cycle
     top, top_key, scored = None, None, 0
-    for i in sorted(range(len(groups)), key=floors.__getitem__):
-        if top_key is not None and math.ceil(floors[i]) > top_key[0]:
+    for floor, _, _, below in by_top_level(p, h.memories, h.array.dataflows, h.array.rows,
+                                           h.array.cols, by_floor=latency):
+        # slack: float sums' order
+        if latency and top_key is not None and math.ceil(
+                floor / per_cycle * (1 - 1e-9)) > top_key[0]:
             break  # this top level and every later one cost more cycles
-        for m in groups[i][2]():
+        for m in below():
             c = count(p, h, m, where, checked=True)
             scored += 1
             energy_j = 1e-12 * (mac_pj + c.cycles * leak_pj_per_cycle + sum(

@@ -198,8 +198,12 @@ def _largest_fitting(order, twice, keep, halvings, inner, bits, cap, dram):
     operand's bytes; None below it): the floor of dram_floor_bytes on the same grid."""
     top = dram is not None
     axes = [np.array(sorted(halvings[g]), dtype=float) for g in "MNK"]  # ascending
-    if twice:
-        axes.append(np.array(sorted(halvings[twice]), dtype=float))
+    if twice:  # inner tile < outer tile < all of it: the grid leaves out what never is
+        ranks = sorted(halvings[twice])
+        if len(ranks) < 3:
+            return
+        axes["MNK".index(twice)] = np.array(ranks[:-2], dtype=float)
+        axes.append(np.array(ranks[1:-1], dtype=float))
     nt = len(axes)
     shape = tuple(len(a) for a in axes)
     value = [a.reshape([-1 if i == j else 1 for j in range(nt)]) for i, a in enumerate(axes)]

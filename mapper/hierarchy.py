@@ -188,8 +188,9 @@ def _same(level):
 
 
 def _largest_fitting(order, twice, keep, halvings, inner, bits, cap, dram):
-    """(loops, depths, DRAM floor in bytes) of one loop order: every storage depth of each kept operand (below
-    every loop, or at the top level just above one it depends on) with the tiles (from
+    """(loops, depths, DRAM floor in bytes) of one loop order: every storage depth of each
+    kept operand (below every loop, or at the top level just above one it depends on)
+    with the tiles (from
     `halvings`; and the outer loop's tile of the group stepped `twice`) that fit `cap`
     and that no other fitting tile covers in every group (a larger tile never refetches
     more from the level above, up to rounding, and leaves the levels below more room).

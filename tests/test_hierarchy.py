@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 import arch
 import workloads
 from mapper.gemm import GemmProblem
-from mapper.hierarchy import candidates
+from mapper.hierarchy import by_top_level, candidates
 from mapper.mapping import HierarchyMapping, LevelMapping
 from sim import simulate
 from sim.hierarchy import Hierarchy, best, count, evaluate
@@ -197,6 +197,14 @@ def test_search_is_the_best_of_its_space(write_yaml):
         assert (found.scored <= len(every) if objective == "latency"
                 else found.scored == len(every) > 1)
         assert rank(found.result) == min(rank(r) for r in every)
+    # the DRAM floor of each top level bounds every mapping under it, and is reached
+    gaps = []
+    for floor, _, _, below in by_top_level(p, h.memories, ["ws", "os", "is"], 8, 8):
+        for m in below():
+            c = count(p, h, m, None)
+            gaps.append(c.reads["DRAM"] + c.writes["DRAM"] - floor)
+    assert len(gaps) == len(every) and min(gaps) == pytest.approx(0, abs=1e-6)
+    assert all(g >= -1e-6 for g in gaps)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -20,7 +20,8 @@ class Architecture(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     name: str
-    clock_ghz: float = Field(ge=1e-6, le=1e6)  # 1 kHz to 1 PHz: beyond, no machine
+    # 1 Hz (AccelForge's unitless examples: one action per second) to 1 PHz
+    clock_ghz: float = Field(ge=1e-9, le=1e6)
     technology_nm: PositiveInt = Field(le=1_000_000)
     description: str = ""
     leakage: bool = True  # false: no static energy (for papers that excluded it)

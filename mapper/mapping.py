@@ -6,6 +6,8 @@
   the array its folds use (a sub-array at the corner the operands enter and the
   results leave, timed as an array of that size: sim/array2d.py).
 - VectorMapping (other Einsums on the 1D unit): output points per buffered chunk.
+- HierarchyMapping (a contraction on a memory hierarchy, arch/hierarchy.py): per memory
+  level, the operands it keeps, the rank split over its copies, its tile and loop order.
 Each has a `role`: which part of the architecture it targets (`array2d`, `array1d`),
 whatever that component's class and name (a result's `unit` is the component's name).
 """
@@ -84,7 +86,110 @@ class VectorMapping:
         return {"chunk_points": self.chunk_points, "role": self.role}
 
 
-Mapping = GemmMapping | VectorMapping
+# Operand roles as architectures name them -> operands of GemmProblem
+ROLE_OPERAND = {"input": "A", "weight": "W", "output": "O"}
+OPERAND_ROLE = {v: k for k, v in ROLE_OPERAND.items()}
+
+
+@dataclass(frozen=True)
+class LevelMapping:
+    memory: str
+    keep: tuple[str, ...]             # operands kept here (A, W, O)
+    tiles: tuple[int, int, int, int]  # B, M, N, K held by one copy
+    order: str                        # loops over the tiles, outermost first; a group
+    #                                   may be stepped by more than one loop
+    spatial: str | None = None        # group split over this level's instances
+    # per kept operand, how many of this level's loops (`order`, outermost first) lie
+    # above where it is stored: it holds all the loops below step through (AccelForge
+    # places each tensor's storage node so). None: below all of them.
+    depths: tuple[int, ...] | None = None
+    # the tile each loop of `order` steps in, when a group has more than one loop (the
+    # outer steps a larger tile the inner ones split); None: each group's `tiles`
+    loop_tiles: tuple[int, ...] | None = None
+
+    def tile(self, group: str) -> int:
+        return self.tiles[GROUPS.index(group)]
+
+
+@dataclass(frozen=True)
+class HierarchyMapping:
+    dataflow: str
+    levels: tuple[LevelMapping, ...]
+    role: ClassVar[str] = "hierarchy"
+    source: str = field(default="", compare=False, repr=False)
+
+    def describe(self) -> str:
+        parts = []
+        for lv in self.levels:
+            keep = ",".join(OPERAND_ROLE[o] for o in lv.keep) or "bypass"
+            split = f" split {lv.spatial}" if lv.spatial else ""
+            tiles = " ".join(f"{g}{s}" for g, s in zip(GROUPS, lv.tiles))
+            depth = "" if lv.depths is None else " depths " + ",".join(map(str, lv.depths))
+            loops = ("" if lv.loop_tiles is None else
+                     " loops " + " ".join(f"{g}{t}" for g, t in zip(lv.order, lv.loop_tiles)))
+            parts.append(f"{lv.memory}[{keep}{split}; {tiles}; {lv.order}{depth}{loops}]")
+        return f"{self.dataflow} " + " ".join(parts)
+
+    def to_dict(self) -> dict:
+        return {"role": self.role, "dataflow": self.dataflow, "levels": [
+            {"memory": lv.memory, "keep": [OPERAND_ROLE[o] for o in lv.keep],
+             "tiles": dict(zip(GROUPS, lv.tiles)), "order": lv.order,
+             **({"spatial": lv.spatial} if lv.spatial else {}),
+             **({"depths": {OPERAND_ROLE[o]: d for o, d in zip(lv.keep, lv.depths)}}
+                if lv.depths is not None else {}),
+             **({"loop_tiles": list(lv.loop_tiles)} if lv.loop_tiles is not None else {})}
+            for lv in self.levels]}
+
+
+def hierarchy_mapping_from_dict(data: dict, file: str | None = None, where: str = ""
+                                ) -> HierarchyMapping:
+    """Parse a mapping written by HierarchyMapping.to_dict."""
+    _known_keys(data, {"role", "dataflow", "levels"}, file, where)
+    if data.get("dataflow") not in ("os", "ws", "is"):
+        raise SpecError("dataflow must be one of os, ws, is", file, f"{where}.dataflow")
+    levels = data.get("levels")
+    if not isinstance(levels, list) or not levels:
+        raise SpecError("levels must be a non-empty list", file, f"{where}.levels")
+    out = []
+    for i, lv in enumerate(levels):
+        at = f"{where}.levels[{i}]"
+        if not isinstance(lv, dict):
+            raise SpecError("expected a mapping", file, at)
+        _known_keys(lv, {"memory", "keep", "tiles", "order", "spatial", "depths", "loop_tiles"},
+                    file, at)
+        keep = lv.get("keep", [])
+        if not isinstance(keep, list) or any(k not in ROLE_OPERAND for k in keep):
+            raise SpecError(f"keep must list roles among {list(ROLE_OPERAND)}", file, f"{at}.keep")
+        tiles = lv.get("tiles")
+        if not isinstance(tiles, dict) or set(tiles) != set(GROUPS) or not all(
+                _positive_int(tiles[g]) for g in GROUPS):
+            raise SpecError("tiles must give positive B, M, N, K", file, f"{at}.tiles")
+        order = lv.get("order")
+        if not isinstance(order, str) or set(order) != set(GROUPS):
+            raise SpecError("order must name each of B, M, N, K (a group may repeat)", file,
+                            f"{at}.order")
+        loop_tiles = lv.get("loop_tiles")
+        if (loop_tiles is None and len(order) > len(GROUPS)) or loop_tiles is not None and (
+                not isinstance(loop_tiles, list) or len(loop_tiles) != len(order)
+                or not all(_positive_int(t) for t in loop_tiles)):
+            raise SpecError("loop_tiles must give a positive tile for each loop of order "
+                            "(needed when a group repeats)", file, f"{at}.loop_tiles")
+        if lv.get("spatial") not in (None, *GROUPS):
+            raise SpecError("spatial must be one of B, M, N, K", file, f"{at}.spatial")
+        depths = lv.get("depths")
+        if depths is not None and (not isinstance(depths, dict) or set(depths) != set(keep)
+                                   or not all(isinstance(d, int) and 0 <= d <= len(order)
+                                              for d in depths.values())):
+            raise SpecError(f"depths must give each kept role a number of loops, 0 to "
+                            f"{len(order)}", file, f"{at}.depths")
+        out.append(LevelMapping(str(lv.get("memory")), tuple(ROLE_OPERAND[k] for k in keep),
+                                tuple(tiles[g] for g in GROUPS), order, lv.get("spatial"),
+                                None if depths is None else tuple(depths[k] for k in keep),
+                                None if loop_tiles is None else tuple(loop_tiles)))
+    return HierarchyMapping(data["dataflow"], tuple(out), source=file or "")
+
+
+Mapping = GemmMapping | VectorMapping | HierarchyMapping
 
 
 def mapping_from_dict(data: dict, file: str | None = None, where: str = "") -> Mapping:
@@ -96,6 +201,8 @@ def mapping_from_dict(data: dict, file: str | None = None, where: str = "") -> M
         data["role"] = data.pop("unit")
     role = data.get("role")
     source = file or ""
+    if role == "hierarchy":  # an Einsum on a memory hierarchy (arch/hierarchy.py)
+        return hierarchy_mapping_from_dict(data, file, where)
     try:
         if role == "array1d":
             _known_keys(data, {"role", "chunk_points"}, file, where)
@@ -136,7 +243,8 @@ def mapping_from_dict(data: dict, file: str | None = None, where: str = "") -> M
                                tuple(order), array, source=source)
     except KeyError as missing:
         raise SpecError(f"missing key {missing}", file, where) from None
-    raise SpecError(f"role must be 'array2d' or 'array1d', got {role!r}", file, f"{where}.role")
+    raise SpecError(f"role must be 'array2d', 'array1d' or 'hierarchy', got {role!r}", file,
+                    f"{where}.role")
 
 
 def _positive_int(value) -> bool:

@@ -47,7 +47,8 @@ class UnitEngine:
 # tests/test_engine_registry.py checks these maps against what the modules register.
 CORE_UNIT_ENGINES = {"array2d": "sim.gemm_engine", "array1d": "sim.vector_engine",
                      "bitserial_array": "sim.bitserial_engine"}
-CORE_CASCADE_ENGINES = {"roofline_device": "sim.roofline", "pim_dram": "sim.pim.run"}
+CORE_CASCADE_ENGINES = {"roofline_device": "sim.roofline", "pim_dram": "sim.pim.run",
+                        "memory": "sim.hierarchy"}
 CORE_GROUP_STRATEGIES = {name: "sim.fused" for name in ("fusemax", "fusemax-cascade",
                                                         "fusemax-architecture", "flat",
                                                         "softmax-rows")}

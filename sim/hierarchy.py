@@ -1,0 +1,367 @@
+"""Memory hierarchies (arch/hierarchy.py): DRAM -> memory levels (each possibly fanned
+out into several copies) -> one 2D array per copy of the lowest level.
+
+Counting (per Einsum, under a mapper.mapping.HierarchyMapping), as in Timeloop's and
+AccelForge's analytical models:
+- A level keeping an operand holds one tile of it per copy; the tile is refetched from
+  the nearest level above that keeps the operand (DRAM at the top) each time a loop at
+  or above the level that the operand depends on steps: counting outward from the
+  innermost loop, loops the operand does not depend on reuse the tile until the first
+  one it does. Fan-out copies each fetch their own tiles (no multicast).
+- Outputs: every residency of an output tile ends with a write to the level above;
+  every residency but the first of each element reads the partial sums back.
+- The array reads its operands from the lowest level keeping each: weight-stationary
+  loads each weight once per tile and streams inputs once per column fold; outputs
+  take one update per row fold (os: one per tile).
+- Time: the levels are double-buffered and overlap, so an Einsum takes the longest of
+  the array's own cycles (sim/array2d.py's fold schedule) and every port's busy time
+  (each copy's read and write ports, or its one port if shared; DRAM's one port).
+Einsums that are not contractions run on the vector unit streaming from DRAM.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from yamlspec import SpecError
+from arch import Architecture, Array1D, Array2D, DRAM
+from arch.hierarchy import Memory
+import mapper
+from mapper.gemm import OPERANDS, GemmProblem
+from mapper.hierarchy import (ARRAY_DIMS, by_top_level, fits, held, level_loops, tile_bytes,
+                              visits)
+from mapper.mapping import GROUPS, OPERAND_ROLE, ROLE_OPERAND, HierarchyMapping, VectorMapping
+from sim.array2d import Folds, fold_starts
+from sim.energy import Actions
+from sim.registry import cascade_engine
+from sim.result import EinsumResult, Result
+from workloads import Cascade, Einsum
+
+
+@dataclass(frozen=True)
+class Hierarchy:
+    """An architecture seen as levels: DRAM, memories top-down, the array (and maybe a
+    vector unit)."""
+
+    arch: Architecture
+    dram: DRAM
+    memories: tuple[Memory, ...]
+    array: Array2D
+    vector: Array1D | None
+
+    @classmethod
+    def of(cls, arch: Architecture) -> "Hierarchy":
+        def only(kind, needed=True):
+            found = [c for c in arch.components if isinstance(c, kind)]
+            if len(found) > 1 or (needed and not found):
+                raise SpecError(f"a memory hierarchy needs exactly one '{kind.class_name}' "
+                                f"component, found {len(found)}", arch.file or None,
+                                "architecture.components")
+            return found[0] if found else None
+        memories = tuple(c for c in arch.components if isinstance(c, Memory))
+        return cls(arch, only(DRAM), memories, only(Array2D), only(Array1D, needed=False))
+
+    @property
+    def copies(self) -> list[int]:
+        """Copies of each memory level (and, last, of the array)."""
+        out, n = [], 1
+        for m in self.memories:
+            n *= m.instances
+            out.append(n)
+        return out + [n]
+
+
+def _check(m: HierarchyMapping, h: Hierarchy, p: GemmProblem, where):
+    if len(m.levels) != len(h.memories) or any(
+            lv.memory != mem.name for lv, mem in zip(m.levels, h.memories)):
+        raise SpecError(f"the mapping's levels {[lv.memory for lv in m.levels]} are not the "
+                        f"architecture's memories {[mem.name for mem in h.memories]}", *where)
+    if m.dataflow not in h.array.dataflows:
+        raise SpecError(f"dataflow '{m.dataflow}' is not one of the array's "
+                        f"{h.array.dataflows}", *where)
+    for lv, mem in zip(m.levels, h.memories):
+        if lv.spatial == "K":  # copies would need a reduction between them
+            raise SpecError(f"level '{mem.name}' cannot split K over its copies", *where)
+        if not ({ROLE_OPERAND[r] for r in mem.keep} <= set(lv.keep)
+                <= {ROLE_OPERAND[r] for r in mem.may_keep}):
+            raise SpecError(f"level '{mem.name}' must keep {mem.keep} and may keep only "
+                            f"{mem.may_keep}; the mapping keeps "
+                            f"{[OPERAND_ROLE[o] for o in lv.keep]}", *where)
+
+
+def _check_loops(lv, mem: Memory, inner, loops, where):
+    """Each group's loops step ever smaller tiles, from at most what a copy is given down
+    to the level's tile of it."""
+    for g in GROUPS:
+        sizes = [inner[GROUPS.index(g)]] + [t for gg, _, t in loops if gg == g]
+        if sizes[-1] != lv.tile(g) or any(a < b for a, b in zip(sizes, sizes[1:])):
+            raise SpecError(f"the loops over {g} at '{mem.name}' step tiles {sizes[1:]}: "
+                            f"they must shrink from the {sizes[0]} each copy is given to "
+                            f"the level's tile {lv.tile(g)}", *where)
+
+
+def _array_cycles(df: str, R: int, C: int, tile: tuple, tiles_run: int) -> int:
+    """Cycles of one array copy stepping through `tiles_run` equal tiles: the fold schedule
+    of sim/array2d.py (fold gaps, weight preloads) repeated, plus one fill and drain."""
+    first, per_tile = _tile_steps(df, R, C, tile)
+    return first + tiles_run * per_tile + R + C - 1
+
+
+@lru_cache(maxsize=4096)
+def _tile_steps(df: str, R: int, C: int, tile: tuple) -> tuple[int, int]:
+    """(steps before the first fold starts, steps from one tile's start to the next's)."""
+    t = dict(zip(GROUPS, tile))
+    rg, cg, tg = ARRAY_DIMS[df]
+    folds = Folds.grid(t[rg], t[cg], t[tg], R, C, repeat=t["B"])
+    starts = fold_starts("os" if df == "os" else "ws", R, folds.L)
+    last_gap = int(folds.L[-1]) if df == "os" else max(int(folds.L[-1]), R)
+    return int(starts[0]), int(starts[-1] - starts[0]) + last_gap
+
+
+def _array_reads(df: str, R: int, C: int, tile: tuple) -> dict[str, int]:
+    """Elements the array reads per innermost tile (O: updates written)."""
+    b, m, n, k = tile
+    if df == "ws":
+        return {"W": b * k * n, "A": b * m * k * math.ceil(n / C), "O": b * m * n * math.ceil(k / R)}
+    if df == "is":
+        return {"A": b * k * m, "W": b * k * n * math.ceil(m / C), "O": b * m * n * math.ceil(k / R)}
+    return {"A": b * m * k * math.ceil(n / C), "W": b * k * n * math.ceil(m / R), "O": b * m * n}
+
+
+@dataclass(frozen=True)
+class Counts:
+    """Bytes read from and written to each level ('DRAM' and the memories' names), the
+    array's own cycles and the Einsum's cycles."""
+
+    reads: dict[str, float]
+    writes: dict[str, float]
+    compute: int
+    cycles: int
+
+
+def count(p: GemmProblem, h: Hierarchy, m: HierarchyMapping, where,
+          checked: bool = False) -> Counts:
+    """Count and time one contraction under `m` (module docstring); `checked`: the
+    mapping comes from the map space, which holds only valid ones."""
+    if not checked:
+        _check(m, h, p, where)
+    bits = dict(p.bits)
+    copies = h.copies
+    names = ["DRAM"] + [mem.name for mem in h.memories]
+    reads = dict.fromkeys(names, 0.0)
+    writes = dict.fromkeys(names, 0.0)
+    loops: list[tuple[str, int]] = []
+    parent = tuple(p.size(g) for g in GROUPS)
+    holder = {o: 0 for o in OPERANDS}  # index into names of the nearest level keeping o
+    out_bytes = p.operand_bytes("O")
+    for i, (lv, mem) in enumerate(zip(m.levels, h.memories)):
+        inner = list(parent)
+        if lv.spatial:
+            gi = GROUPS.index(lv.spatial)
+            inner[gi] = math.ceil(inner[gi] / mem.instances)
+        if not checked and any(t > e for t, e in zip(lv.tiles, inner)):
+            raise SpecError(f"the tiles {lv.tiles} at '{mem.name}' exceed the {tuple(inner)} "
+                            f"each copy is given", *where)
+        loops_here = level_loops(lv, inner)
+        if not checked:
+            _check_loops(lv, mem, inner, loops_here, where)
+        if not checked and not fits(lv, inner, p, mem):
+            raise SpecError(f"the tiles {lv.tiles} kept at '{mem.name}' do not fit its "
+                            f"{mem.capacity_bytes:,.0f} bytes"
+                            + (" double-buffered" if mem.double_buffered else ""), *where)
+        steps = [(g, n) for g, n, _ in loops_here]
+        depths = lv.depths or (len(steps),) * len(lv.keep)
+        for o, depth, tile in zip(lv.keep, depths, held(lv, inner)):
+            moved = visits(loops + steps[:depth], o) * tile_bytes(tile, o, bits[o]) * copies[i]
+            up = names[holder[o]]
+            if o == "O":  # drains, and refills of partial sums (not the first residency)
+                refill = max(0.0, moved - out_bytes)
+                reads[mem.name] += moved
+                writes[up] += moved
+                reads[up] += refill
+                writes[mem.name] += refill
+            else:
+                reads[up] += moved
+                writes[mem.name] += moved
+            holder[o] = i + 1
+        loops = loops + steps
+        parent = lv.tiles
+    # the array copies, each stepping through every innermost tile
+    R, C = h.array.rows, h.array.cols
+    runs = math.prod(n for _, n in loops)
+    for o, n in _array_reads(m.dataflow, R, C, parent).items():
+        nbytes = n * runs * copies[-1] * bits[o] / 8
+        at = names[holder[o]]
+        if o == "O":
+            writes[at] += nbytes
+            reads[at] += max(0.0, nbytes - out_bytes)
+        else:
+            reads[at] += nbytes
+    compute = _array_cycles(m.dataflow, R, C, parent, runs)
+    busy = [compute, (reads["DRAM"] + writes["DRAM"]) / h.arch.dram_bytes_per_cycle]
+    for i, mem in enumerate(h.memories):
+        ports = ([(reads[mem.name] + writes[mem.name], mem.read_bytes_per_cycle)]
+                 if mem.shared_port else [(reads[mem.name], mem.read_bytes_per_cycle),
+                                          (writes[mem.name], mem.write_bytes_per_cycle)])
+        for moved, bw in ports:
+            if bw:
+                busy.append(moved / copies[i] / bw)
+    return Counts(reads, writes, compute, math.ceil(max(busy)))
+
+
+def _actions(p: GemmProblem, h: Hierarchy, c: Counts) -> Actions:
+    actions = Actions().add(h.array, "mac", p.macs, p.fmt)
+    for mem in h.memories:
+        actions.add(mem, "read_byte", c.reads[mem.name], key=f"{mem.name}.read")
+        actions.add(mem, "write_byte", c.writes[mem.name], key=f"{mem.name}.write")
+    actions.add(h.dram, "read_byte", c.reads["DRAM"], key=f"{h.dram.name}.read")
+    actions.add(h.dram, "write_byte", c.writes["DRAM"], key=f"{h.dram.name}.write")
+    return actions.leakage(h.arch, c.cycles)
+
+
+def _where(einsum: Einsum, h: Hierarchy, m: HierarchyMapping):
+    return ((m.source, f"mappings.{einsum.name}") if m.source
+            else (h.arch.file or None, einsum.where or einsum.name))
+
+
+def evaluate(einsum: Einsum, h: Hierarchy, m: HierarchyMapping) -> EinsumResult:
+    """One contraction under `m`, counted, timed and priced."""
+    p = GemmProblem.of(einsum)
+    c = count(p, h, m, _where(einsum, h, m))
+    top = h.memories[0].name
+    return EinsumResult(
+        name=einsum.name, kind="contraction", unit=h.array.name, cycles=c.cycles,
+        compute_cycles=c.compute, macs=p.macs, ops=0, busy={h.array.name: float(p.macs)},
+        dram_read_bytes=int(c.reads["DRAM"]), dram_write_bytes=int(c.writes["DRAM"]),
+        glb_read_bytes=int(c.reads[top]), glb_write_bytes=int(c.writes[top]),
+        energy_pj=_actions(p, h, c).pj, mapping=m)
+
+
+def _vector(einsum: Einsum, h: Hierarchy) -> EinsumResult:
+    """A non-contraction on the vector unit, operands streamed from and to DRAM."""
+    if h.vector is None:
+        raise SpecError(f"Einsum '{einsum.name}' is not a contraction and architecture "
+                        f"'{h.arch.name}' has no array1d to run it", h.arch.file or None,
+                        "architecture.components")
+    mapper.check_format(einsum, h.arch)
+    points = einsum.output.tensor.elements
+    lane_cycles = max(sum(einsum.vector_ops.values()), points * h.vector.expr_cycles(einsum.expr))
+    compute = math.ceil(lane_cycles / h.vector.lanes)
+    rd = sum(r.tensor.bytes for r in einsum.inputs)
+    wr = einsum.output.tensor.bytes
+    cycles = math.ceil(max(compute, (rd + wr) / h.arch.dram_bytes_per_cycle))
+    actions = Actions()
+    for op, n in einsum.vector_ops.items():
+        actions.add(h.vector, op, n)
+    actions.add(h.dram, "read_byte", rd, key=f"{h.dram.name}.read")
+    actions.add(h.dram, "write_byte", wr, key=f"{h.dram.name}.write")
+    return EinsumResult(einsum.name, "vector", h.vector.name, cycles, compute, 0,
+                        sum(einsum.vector_ops.values()), {h.vector.name: float(points)},
+                        rd, wr, 0, 0, actions.leakage(h.arch, cycles).pj,
+                        VectorMapping(points))
+
+
+@dataclass(frozen=True)
+class Searched:
+    result: EinsumResult
+    scored: int
+
+
+def best(einsum: Einsum, h: Hierarchy, objective: str) -> Searched:
+    """The best mapping of the map space (mapper/hierarchy.py) on `objective`: every
+    candidate is counted exactly (closed form), so the search is exact over it. For
+    latency, top levels are built and tried in order of their DRAM floor (the bytes
+    mapper.hierarchy.dram_floor_bytes counts over DRAM's bandwidth), stopping at the first
+    floor above the best cycles found; other objectives count them all."""
+    from sim.simulate import OBJECTIVE_KEYS
+    rank = OBJECTIVE_KEYS[objective]
+    mapper.check_format(einsum, h.arch)
+    p = GemmProblem.of(einsum)
+    where = (h.arch.file or None, einsum.where or einsum.name)
+    # energy = sum of count x pJ (linear), so price one byte per level once
+    pj = {"DRAM": (h.dram.energy_pj("read_byte"), h.dram.energy_pj("write_byte")),
+          **{mem.name: (mem.read_pj_per_byte, mem.write_pj_per_byte) for mem in h.memories}}
+    mac_pj = p.macs * h.array.energy_pj("mac", p.fmt)
+    leak_pj_per_cycle = (sum(c.leak_mw for c in h.arch.components) / h.arch.clock_ghz
+                         if h.arch.leakage else 0.0)
+    latency = objective == "latency"
+    per_cycle = h.arch.dram_bytes_per_cycle
+    top, top_key, scored = None, None, 0
+    for floor, _, _, below in by_top_level(p, h.memories, h.array.dataflows, h.array.rows,
+                                           h.array.cols, by_floor=latency):
+        # slack: float sums' order
+        if latency and top_key is not None and math.ceil(
+                floor / per_cycle * (1 - 1e-9)) > top_key[0]:
+            break  # this top level and every later one cost more cycles
+        for m in below():
+            c = count(p, h, m, where, checked=True)
+            scored += 1
+            energy_j = 1e-12 * (mac_pj + c.cycles * leak_pj_per_cycle + sum(
+                c.reads[k] * r + c.writes[k] * w for k, (r, w) in pj.items()))
+            key = rank(_Cost(c.cycles, energy_j))
+            if top_key is None or key < top_key:
+                top, top_key = m, key
+    if top is None:
+        raise SpecError(f"no mapping of Einsum '{einsum.name}' fits the memories of "
+                        f"architecture '{h.arch.name}' (the tiles the array needs exceed a "
+                        f"level that must keep them)", *where)
+    return Searched(evaluate(einsum, h, top), scored)
+
+
+@dataclass(frozen=True)
+class _Cost:  # what OBJECTIVE_KEYS reads of a result
+    cycles: int
+    energy_j: float
+
+
+@cascade_engine("memory")
+def simulate_hierarchy(cascade: Cascade, arch: Architecture, mapping=None,
+                       objective: str = "latency",
+                       progress: Callable[[int, int], None] | None = None) -> Result:
+    """Every Einsum one after another (unfused): a given HierarchyMapping, else the best."""
+    h = Hierarchy.of(arch)
+    given = dict(mapping or {})
+    unknown = sorted(set(given) - {e.name for e in cascade.einsums})
+    if unknown:
+        raise SpecError(f"the mapping names Einsums {unknown[:5]} that are not in workload "
+                        f"'{cascade.name}'", getattr(given[unknown[0]], "source", "") or None,
+                        f"mappings.{unknown[0]}")
+    cache: dict = {}
+    rows, scored = [], 0
+    ids = cascade.signature_ids
+    for i, e in enumerate(cascade.einsums):
+        m = given.get(e.name)
+        key = (ids[i], m)
+        if key not in cache:
+            if not e.is_contraction:
+                cache[key] = _vector(e, h)
+            elif m is not None:
+                if not isinstance(m, HierarchyMapping):
+                    raise SpecError(f"Einsum '{e.name}' runs on a memory hierarchy: its "
+                                    f"mapping needs role 'hierarchy'", m.source or None,
+                                    f"mappings.{e.name}")
+                cache[key] = evaluate(e, h, m)
+            else:
+                found = best(e, h, objective)
+                cache[key] = found.result
+                scored += found.scored
+        rows.append(cache[key].renamed(e.name))
+        if progress:
+            progress(i + 1, len(cascade.einsums))
+    copies = h.copies
+    area = {c.name: c.area_mm2() for c in arch.components}
+    area[h.array.name] = h.array.area_mm2() * copies[-1]
+    for mem, n in zip(h.memories, copies):
+        area[mem.name] = mem.area_mm2_each * n
+    units = {h.array.name: h.array.pes * copies[-1]}
+    if h.vector:
+        units[h.vector.name] = h.vector.lanes
+    meta = {**cascade.meta, "objective": objective, "mappings_scored": scored,
+            "distinct_einsums": len(cache), "engine": "hierarchy"}
+    return Result(cascade.name, arch.name, arch.clock_ghz, rows, area, units,
+                  cascade.compulsory_dram_bytes, meta)

@@ -1,0 +1,167 @@
+"""What one serving iteration costs on an architecture, from sim.simulate.
+
+An iteration runs the batch as one token-flattened forward pass, as vLLM and
+Sarathi-Serve do: the weight Einsums (QKV, output projection, FFN, norms, residuals)
+over all T tokens of the batch at once; attention per request, its p new tokens against
+its m = cached + p keys; the LM head over the S requests that emit a token. Each part is
+a cascade from workloads.build_transformer simulated by sim.simulate, and since a
+cascade's cycles and energy are sums over its Einsums (sim.result.Result), the iteration's
+cost is the sum of its parts' costs: the same number simulating the whole iteration as
+one cascade would give, with far fewer distinct shapes to simulate.
+
+Memoized per part shape. With `grid`, a part's cost at a size between two grid points
+is interpolated linearly (tests/test_serve.py bounds the error under 1%).
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+
+ATTENTION = re.compile(r"^(t\d+_)?l\d+_(QK|GM|SN|SD|A|AV)$")
+HEAD = re.compile(r"^(lnf.*|LOGITS)$")
+
+
+Cost = tuple  # (cycles, joules, busy PE-cycles of the 2D array / its PEs): sums
+
+
+def _add(a: Cost, b: Cost) -> Cost:
+    return (a[0] + b[0], a[1] + b[1], a[2] + b[2])
+
+
+def _mix(a: Cost, b: Cost, w: float) -> Cost:
+    """Linear interpolation, w of the way from a to b."""
+    return tuple(x + w * (y - x) for x, y in zip(a, b))
+
+
+def grid_points(top: int, per_octave: int) -> list[int]:
+    """1, 2, ... up to `top`: every integer to `per_octave`, then `per_octave` points
+    per doubling (geometric), always including `top`."""
+    points = set(range(1, min(top, per_octave) + 1))
+    x = float(per_octave)
+    while x < top:
+        x *= 2 ** (1 / per_octave)
+        points.add(min(top, round(x)))
+    points.add(top)
+    return sorted(points)
+
+
+class CostModel:
+    """Iteration costs of one model (workloads.ModelSpec) in one format on one
+    architecture, mapped for `objective`. `per_octave`: None for exact costs of every
+    shape; else grid points per doubling of T, of m, and of the chunk length."""
+
+    def __init__(self, model, architecture, fmt: str = "fp16", objective: str = "latency",
+                 per_octave: int | None = None, max_tokens: int = 1 << 16):
+        self.model = model
+        self.arch = architecture
+        self.fmt = fmt
+        self.objective = objective
+        self.per_octave = per_octave
+        self.grid = grid_points(max_tokens, per_octave) if per_octave else None
+        self.hz = architecture.clock_ghz * 1e9
+        self.memo: dict[tuple, Cost] = {}
+        self.attention_memo: dict = {}  # the parts of iteration(), by shape
+        self.simulated = 0  # distinct part shapes simulated
+
+    def iteration(self, tokens: int, attention: list[tuple[int, int]],
+                  rows: int) -> tuple[float, float, float]:
+        """(seconds, joules, busy seconds of the 2D array) of one iteration: `tokens`
+        tokens in all, each sequence's (new tokens p, keys m), `rows` emitting a token."""
+        memo = self.attention_memo
+        found = memo.get(tokens)  # int keys: the dense part; (p, m) keys: attention
+        if found is None:
+            found = memo[tokens] = self.dense(tokens)
+        cycles, joules, busy = found
+        for pm in attention:
+            found = memo.get(pm)
+            if found is None:
+                found = memo[pm] = self.attention(*pm)
+            cycles += found[0]
+            joules += found[1]
+            busy += found[2]
+        if rows:
+            found = memo.get(-rows)  # negative keys: the LM head
+            if found is None:
+                found = memo[-rows] = self.head(rows)
+            c, j, b = found
+            cycles, joules, busy = cycles + c, joules + j, busy + b
+        return cycles / self.hz, joules, busy / self.hz
+
+    def dense(self, tokens: int) -> Cost:
+        return self._interpolated(("dense",), tokens)
+
+    def head(self, rows: int) -> Cost:
+        return self._interpolated(("head",), rows)
+
+    def attention(self, p: int, m: int) -> Cost:
+        """p new tokens against m keys. Gridded: interpolated over m at an exact p when
+        p is on the grid, else over p on the diagonal of a full-prompt prefill, else
+        bilinearly."""
+        if self.grid is None:
+            return self._part(("attention",), p, m)
+        if p == m:
+            return self._interpolated(("attention",), p, diagonal=True)
+        lo, hi, w = self._bracket(p)
+        low = self._interpolated(("attention", lo), m)
+        if w == 0.0:
+            return low
+        return _mix(low, self._interpolated(("attention", hi), m), w)
+
+    def _bracket(self, x: int) -> tuple[int, int, float]:
+        grid = self.grid
+        i = bisect.bisect_left(grid, x)
+        if i < len(grid) and grid[i] == x:
+            return x, x, 0.0
+        if i >= len(grid):
+            raise ValueError(f"size {x} is beyond the cost grid (max {grid[-1]})")
+        lo, hi = grid[i - 1], grid[i]
+        return lo, hi, (x - lo) / (hi - lo)
+
+    def _interpolated(self, kind: tuple, x: int, diagonal: bool = False) -> Cost:
+        def exact(v):
+            if kind[0] == "attention":
+                return self._part(kind, v, v) if diagonal else self._part(("attention",),
+                                                                           kind[1], v)
+            return self._part(kind, v)
+
+        if self.grid is None:
+            return exact(x)
+        lo, hi, w = self._bracket(x)
+        if w == 0.0:
+            return exact(lo)
+        return _mix(exact(lo), exact(hi), w)
+
+    def _part(self, kind: tuple, *size: int) -> Cost:
+        key = (kind[0], *size)
+        found = self.memo.get(key)
+        if found is None:
+            found = self.memo[key] = self._simulate(kind[0], *size)
+            self.simulated += 1
+        return found
+
+    def _simulate(self, kind: str, *size: int) -> Cost:
+        """One part on one layer (layers are identical Einsums, so the stack costs
+        `layers` times one: sim.result.Result sums its Einsums), the head once."""
+        from workloads import Cascade, PhaseSpec, build_transformer
+        from sim.simulate import simulate
+
+        model = self.model.model_copy(update={"layers": 1})
+        layers = self.model.layers
+        if kind == "dense":
+            phase, keep = PhaseSpec(seq_len=size[0]), lambda n: not (ATTENTION.match(n)
+                                                                     or HEAD.match(n))
+        elif kind == "head":
+            phase, keep, layers = PhaseSpec(seq_len=size[0]), HEAD.match, 1
+        else:
+            p, m = size
+            phase, keep = PhaseSpec(seq_len=p, cached=m - p), ATTENTION.match
+        whole = build_transformer(model, phase, 1, self.fmt)
+        part = Cascade(f"{whole.name}-{kind}", tuple(e for e in whole.einsums if keep(e.name)),
+                       whole.source, whole.meta)
+        result = simulate(part, self.arch, objective=self.objective)
+        # busy PE-cycles over the array's PEs: the cycles a full array would take
+        array = self.arch.array2d.name
+        busy = (sum(e.busy.get(array, 0.0) for e in result.einsums)
+                / result.unit_sizes.get(array, 1))
+        return (layers * result.cycles, layers * result.energy_j, layers * busy)

@@ -1,0 +1,58 @@
+"""Serving plots: latency CDFs of runs, and latency against offered load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sim.figstyle import save as _save
+
+PALETTE = ("#4477aa", "#ee6677", "#228833", "#ccbb44", "#66ccee", "#aa3377")  # Tol's
+
+
+def latency_cdf(runs: dict):
+    """Per run (label -> server.Run): CDFs of TTFT and of the time between tokens."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(9, 3.6), layout="constrained")
+    axes = fig.subplots(1, 2)
+    for (label, run), colour in zip(runs.items(), PALETTE * 4):
+        ttft = np.sort([r.token_times[0] - r.arrival for r in run.requests]) * 1e3
+        tbt = np.sort(np.concatenate([np.diff(r.token_times) for r in run.requests])) * 1e3
+        for ax, x in zip(axes, (ttft, tbt)):
+            ax.plot(x, np.arange(1, len(x) + 1) / max(1, len(x)), color=colour, label=label)
+    for ax, what in zip(axes, ("time to first token (ms)", "time between tokens (ms)")):
+        ax.set_xscale("log")
+        ax.set_xlabel(what)
+        ax.set_ylabel("fraction of requests" if "first" in what else "fraction of tokens")
+        ax.grid(alpha=0.3)
+    axes[1].legend(loc="lower right", fontsize="small")
+    return fig
+
+
+def latency_vs_load(rows: list[dict], metric: str = "ttft_s", pct: str = "p99"):
+    """rows: {'label', 'rate_per_s', metric: {pct: seconds}}: one line per label."""
+    import matplotlib
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(5.5, 3.6), layout="constrained")
+    ax = fig.subplots()
+    labels = list(dict.fromkeys(r["label"] for r in rows))
+    for label, colour in zip(labels, PALETTE * 4):
+        mine = sorted((r["rate_per_s"], r[metric][pct] * 1e3) for r in rows if r["label"] == label)
+        ax.plot(*zip(*mine), marker="o", color=colour, label=label)
+    name = {"ttft_s": "time to first token", "tbt_s": "time between tokens",
+            "e2e_s": "end-to-end latency"}[metric]
+    ax.set_yscale("log")
+    ax.set_xlabel("arrival rate (requests/s)")
+    ax.set_ylabel(f"{pct} {name} (ms)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    return fig
+
+
+def save(fig, out: str | Path) -> list[Path]:
+    return _save(fig, Path(out).with_suffix(""))

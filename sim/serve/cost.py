@@ -10,7 +10,8 @@ cost is the sum of its parts' costs: the same number simulating the whole iterat
 one cascade would give, with far fewer distinct shapes to simulate.
 
 Memoized per part shape. With `grid`, a part's cost at a size between two grid points
-is interpolated linearly (tests/test_serve.py bounds the error under 1%).
+is interpolated linearly: attention bilinearly in (new tokens, cached tokens)
+(tests/test_serve.py bounds the iteration's error under 1%).
 """
 
 from __future__ import annotations
@@ -89,24 +90,27 @@ class CostModel:
         return cycles / self.hz, joules, busy / self.hz
 
     def dense(self, tokens: int) -> Cost:
-        return self._interpolated(("dense",), tokens)
+        return self._interpolated("dense", tokens)
 
     def head(self, rows: int) -> Cost:
-        return self._interpolated(("head",), rows)
+        return self._interpolated("head", rows)
 
     def attention(self, p: int, m: int) -> Cost:
-        """p new tokens against m keys. Gridded: interpolated over m at an exact p when
-        p is on the grid, else over p on the diagonal of a full-prompt prefill, else
-        bilinearly."""
+        """p new tokens against m keys (c = m - p of them cached before). Gridded:
+        bilinear in (p, c) between grid points, so every corner is a valid shape."""
         if self.grid is None:
-            return self._part(("attention",), p, m)
-        if p == m:
-            return self._interpolated(("attention",), p, diagonal=True)
+            return self._part("attention", p, m)
+        c = m - p
         lo, hi, w = self._bracket(p)
-        low = self._interpolated(("attention", lo), m)
-        if w == 0.0:
-            return low
-        return _mix(low, self._interpolated(("attention", hi), m), w)
+        low = self._over_cached(lo, c)
+        return low if w == 0.0 else _mix(low, self._over_cached(hi, c), w)
+
+    def _over_cached(self, p: int, c: int) -> Cost:
+        if c == 0:
+            return self._part("attention", p, p)
+        lo, hi, w = self._bracket(c)
+        low = self._part("attention", p, p + lo)
+        return low if w == 0.0 else _mix(low, self._part("attention", p, p + hi), w)
 
     def _bracket(self, x: int) -> tuple[int, int, float]:
         grid = self.grid
@@ -118,25 +122,18 @@ class CostModel:
         lo, hi = grid[i - 1], grid[i]
         return lo, hi, (x - lo) / (hi - lo)
 
-    def _interpolated(self, kind: tuple, x: int, diagonal: bool = False) -> Cost:
-        def exact(v):
-            if kind[0] == "attention":
-                return self._part(kind, v, v) if diagonal else self._part(("attention",),
-                                                                           kind[1], v)
-            return self._part(kind, v)
-
+    def _interpolated(self, kind: str, x: int) -> Cost:
         if self.grid is None:
-            return exact(x)
+            return self._part(kind, x)
         lo, hi, w = self._bracket(x)
-        if w == 0.0:
-            return exact(lo)
-        return _mix(exact(lo), exact(hi), w)
+        low = self._part(kind, lo)
+        return low if w == 0.0 else _mix(low, self._part(kind, hi), w)
 
-    def _part(self, kind: tuple, *size: int) -> Cost:
-        key = (kind[0], *size)
+    def _part(self, kind: str, *size: int) -> Cost:
+        key = (kind, *size)
         found = self.memo.get(key)
         if found is None:
-            found = self.memo[key] = self._simulate(kind[0], *size)
+            found = self.memo[key] = self._simulate(kind, *size)
             self.simulated += 1
         return found
 

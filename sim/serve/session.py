@@ -7,7 +7,7 @@ import copy
 
 from yamlspec import SpecError
 
-GRID_PER_OCTAVE = 16  # grid points per doubling of each part's size (tests/test_serve.py)
+GRID_PER_OCTAVE = 8  # grid points per doubling of each part's size (tests/test_serve.py)
 CAPACITY_STEPS = 12   # bisection steps of --find-capacity
 
 

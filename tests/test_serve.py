@@ -178,3 +178,30 @@ def test_bad_trace_is_one_paragraph(tmp_path, text, where):
     result = CliRunner().invoke(main, ["serve", "gpt2.yaml", "--trace", str(trace)])
     assert result.exit_code == 2
     assert "Traceback" not in result.output and where in result.output
+
+
+def test_a_serving_point_goes_into_the_sweep_store(tmp_path):
+    import sim.sweep as sweeps
+
+    trace = tmp_path / "t.csv"
+    trace.write_text("arrival_s,prompt_tokens,output_tokens\n0,30,4\n0.001,60,3\n")
+    path = tmp_path / "s.yaml"
+    path.write_text(f"""\
+sweep:
+  name: serving
+  workloads:
+    - path: gpt2.yaml
+      overrides: {{serve: {{trace: "{trace}", policy: continuous, slo: "ttft=1s"}}}}
+  axes:
+    - {{param: workload.serve.max_batch, values: [1, 4]}}
+""")
+    (tmp_path / "gpt2.yaml").write_text(
+        (workloads.loader.SHIPPED_DIR / "gpt2.yaml").read_text())
+    stats = sweeps.run(sweeps.load(path), tmp_path / "s.db", jobs=1)
+    assert stats.failed == 0, stats
+    df = sweeps.load_results(tmp_path / "s.db")
+    assert sorted(df["tokens_per_s"] > 0) == [True, True]
+    assert set(df["slo_attained"]) == {1.0}
+    # one batch slot: the second request's first token waits for the first request
+    one, four = (df[df["design"].notna()].sort_values("workload")["ttft_p50_s"]).tolist()
+    assert one >= four

@@ -16,8 +16,9 @@ DRAM_GIB = {
 }
 
 
-def model_file(path: str):
-    """The workloads.loader.ModelFile of a model YAML (a model file, not a cascade)."""
+def model_file(path: str, overrides: dict | None = None):
+    """The workloads.loader.ModelFile of a model YAML (a model file, not a cascade),
+    `overrides` replacing its top-level keys."""
     from pydantic import ValidationError
 
     from workloads.loader import SHIPPED_DIR, ModelFile
@@ -32,7 +33,7 @@ def model_file(path: str):
         raise SpecError("serving needs a model file (top-level `model:`), not an explicit "
                         "cascade", str(file))
     try:
-        return ModelFile.model_validate(data)
+        return ModelFile.model_validate({**data, **(overrides or {})})
     except ValidationError as err:
         raise from_pydantic(err, str(file)) from None
 

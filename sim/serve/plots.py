@@ -56,3 +56,40 @@ def latency_vs_load(rows: list[dict], metric: str = "ttft_s", pct: str = "p99"):
 
 def save(fig, out: str | Path) -> list[Path]:
     return _save(fig, Path(out).with_suffix(""))
+
+
+def capacity(found: list[dict]):
+    """--find-capacity results of several architectures: each one's capacity (bars) and
+    its p99 TTFT and TBT at every rate the search tried (latency against load)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(11, 3.6), layout="constrained")
+    bars, ttft, tbt = fig.subplots(1, 3)
+    names = [f["arch"] for f in found]
+    colours = PALETTE[:len(found)]
+    bars.bar(names, [f["capacity_rate_per_s"] for f in found], color=colours)
+    for i, f in enumerate(found):
+        bars.annotate(f"{f['capacity_rate_per_s']:.3g}", (i, f["capacity_rate_per_s"]),
+                      ha="center", va="bottom", fontsize="small")
+    bars.set_ylabel("capacity (requests/s)")
+    slo = found[0]["slo"]
+    bars.set_title(f"{found[0]['attain']:.0%} within TTFT {slo['ttft_s']:g} s, "
+                   f"p99 TBT {slo['tbt_p99_s'] * 1e3:g} ms", fontsize="small")
+    for f, colour in zip(found, colours):
+        tried = sorted(f["tried"], key=lambda t: t["rate_per_s"])
+        rates = [t["rate_per_s"] for t in tried]
+        ttft.plot(rates, [t["ttft_p99_s"] * 1e3 for t in tried], marker=".", color=colour,
+                  label=f["arch"])
+        tbt.plot(rates, [t["tbt_p99_s"] * 1e3 for t in tried], marker=".", color=colour)
+    for ax, what, limit in ((ttft, "p99 time to first token (ms)", slo["ttft_s"]),
+                            (tbt, "p99 time between tokens (ms)", slo["tbt_p99_s"])):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("arrival rate (requests/s)")
+        ax.set_ylabel(what)
+        ax.axhline(limit * 1e3, color="#777777", linestyle="--", linewidth=1)
+        ax.grid(alpha=0.3)
+    ttft.legend(fontsize="small")
+    return fig

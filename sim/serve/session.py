@@ -7,21 +7,25 @@ import copy
 
 from yamlspec import SpecError
 
-GRID_PER_OCTAVE = 8  # grid points per doubling of each part's size (tests/test_serve.py)
+GRID_PER_OCTAVE = 4  # grid points per doubling of each part's size (tests/test_serve.py)
 CAPACITY_STEPS = 12   # bisection steps of --find-capacity
 
 
 class Session:
-    def __init__(self, workload: str, arch_name: str | None, trace: str, policy: str = "chunked",
+    def __init__(self, workload: str, architecture, trace: str, policy: str = "chunked",
                  max_batch: int | None = None, token_budget: int | None = None,
-                 dram_gib: float | None = None, exact: bool = False):
+                 dram_gib: float | None = None, exact: bool = False,
+                 overrides: dict | None = None):
+        """`architecture`: an Architecture, or a preset name or file (None: default);
+        `overrides`: top-level keys of the model file replaced (as workloads.load)."""
         import arch
         from sim.serve import kv_capacity_tokens, model_file, requests
         from sim.serve.cost import CostModel
         from sim.serve.schedulers import SCHEDULERS
 
-        self.spec = model_file(workload)
-        self.arch = arch.load(arch_name)
+        self.spec = model_file(workload, overrides)
+        self.arch = (architecture if isinstance(architecture, arch.Architecture)
+                     else arch.load(architecture))
         self.source = requests.load(trace)
         self.trace = trace
         self.policy_name = policy
@@ -81,6 +85,39 @@ class _progress_bar:
     def __exit__(self, *exc):
         if self.show:
             self.bar.stop()
+
+
+SWEEP_OPTIONS = ("trace", "policy", "max_batch", "token_budget", "rate", "dram_gib", "slo")
+
+
+def sweep_metrics(workload: str, overrides: dict, architecture) -> dict:
+    """A sweep point's metrics: the model file with `overrides`, whose `serve:` entry
+    holds the serving options (SWEEP_OPTIONS; `trace` required). For the sweep's plots,
+    `seconds` is the mean end-to-end latency and `energy_j` the energy per output token."""
+    from sim.serve.metrics import SLO
+
+    options = dict(overrides)
+    serving = options.pop("serve")
+    unknown = sorted(set(serving) - set(SWEEP_OPTIONS)) if isinstance(serving, dict) else []
+    if not isinstance(serving, dict) or "trace" not in serving or unknown:
+        raise SpecError(f"a serving point's `serve:` needs `trace` and takes only "
+                        f"{', '.join(SWEEP_OPTIONS)} (got {serving!r})", workload, "serve")
+    setup = Session(workload, architecture, serving["trace"], serving.get("policy", "chunked"),
+                    serving.get("max_batch"), serving.get("token_budget"),
+                    serving.get("dram_gib"), overrides=options)
+    slo = SLO.parse(serving["slo"]) if serving.get("slo") else None
+    r = setup.run(serving.get("rate"), slo)
+    row = {"workload_name": r["workload"], "arch_name": r["arch"],
+           "seconds": r["e2e_s"]["mean"], "energy_j": r["energy_per_token_j"]}
+    for key in ("ttft_s", "tbt_s", "e2e_s"):
+        row.update({f"{key[:-2]}_{p}_s": v for p, v in r[key].items()})
+    for key in ("tokens_per_s", "requests_per_s", "energy_per_token_j", "busy_fraction",
+                "array_utilization", "kv_peak_tokens", "kv_capacity_tokens", "preemptions"):
+        row[key] = r[key]
+    if slo is not None:
+        row["slo_attained"] = r["slo"]["attained"]
+        row["goodput_requests_per_s"] = r["slo"]["goodput_requests_per_s"]
+    return row
 
 
 def find_capacity(setup: Session, slo, attain: float, progress: bool = False) -> dict:

@@ -59,14 +59,20 @@ def evaluate(task: dict) -> dict:
     start = time.perf_counter()
     record = {k: task[k] for k in ("key", "design", "workload", "params")}
     try:
-        cascade = _cascade(task["workload_path"], json.dumps(task["workload_overrides"],
-                                                             sort_keys=True))
         architecture = from_dict(task["arch"], task.get("arch_file", ""))
-        settings = task["mapper"]
-        result = simulate(cascade, architecture, objective=settings["objective"],
-                          **_search_kwargs(settings))
-        record.update(status="ok", reason="", metrics=metrics(result, architecture),
-                      detail=detail(result))
+        if "serve" in task["workload_overrides"]:  # a serving point (docs/serve.md)
+            from sim.serve.session import sweep_metrics
+
+            record.update(status="ok", reason="", detail={}, metrics=sweep_metrics(
+                task["workload_path"], task["workload_overrides"], architecture))
+        else:
+            cascade = _cascade(task["workload_path"],
+                               json.dumps(task["workload_overrides"], sort_keys=True))
+            settings = task["mapper"]
+            result = simulate(cascade, architecture, objective=settings["objective"],
+                              **_search_kwargs(settings))
+            record.update(status="ok", reason="", metrics=metrics(result, architecture),
+                          detail=detail(result))
     except SpecError as exc:
         record.update(status="failed", reason=str(exc))
     except Exception as exc:  # a model bug must not stop a long sweep; it is recorded

@@ -1,9 +1,10 @@
-"""Serving plots: latency CDFs of runs, and latency against offered load."""
+"""Serving plots: latency CDFs of runs; capacity and latency against offered load."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from sim.figstyle import log_ticks
 from sim.figstyle import save as _save
 
 PALETTE = ("#4477aa", "#ee6677", "#228833", "#ccbb44", "#66ccee", "#aa3377")  # Tol's
@@ -25,32 +26,11 @@ def latency_cdf(runs: dict):
             ax.plot(x, np.arange(1, len(x) + 1) / max(1, len(x)), color=colour, label=label)
     for ax, what in zip(axes, ("time to first token (ms)", "time between tokens (ms)")):
         ax.set_xscale("log")
+        log_ticks(ax, "x")
         ax.set_xlabel(what)
         ax.set_ylabel("fraction of requests" if "first" in what else "fraction of tokens")
         ax.grid(alpha=0.3)
     axes[1].legend(loc="lower right", fontsize="small")
-    return fig
-
-
-def latency_vs_load(rows: list[dict], metric: str = "ttft_s", pct: str = "p99"):
-    """rows: {'label', 'rate_per_s', metric: {pct: seconds}}: one line per label."""
-    import matplotlib
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(5.5, 3.6), layout="constrained")
-    ax = fig.subplots()
-    labels = list(dict.fromkeys(r["label"] for r in rows))
-    for label, colour in zip(labels, PALETTE * 4):
-        mine = sorted((r["rate_per_s"], r[metric][pct] * 1e3) for r in rows if r["label"] == label)
-        ax.plot(*zip(*mine), marker="o", color=colour, label=label)
-    name = {"ttft_s": "time to first token", "tbt_s": "time between tokens",
-            "e2e_s": "end-to-end latency"}[metric]
-    ax.set_yscale("log")
-    ax.set_xlabel("arrival rate (requests/s)")
-    ax.set_ylabel(f"{pct} {name} (ms)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize="small")
     return fig
 
 
@@ -91,5 +71,7 @@ def capacity(found: list[dict]):
         ax.set_ylabel(what)
         ax.axhline(limit * 1e3, color="#777777", linestyle="--", linewidth=1)
         ax.grid(alpha=0.3)
+        log_ticks(ax, "x")
+        log_ticks(ax, "y")
     ttft.legend(fontsize="small")
     return fig

@@ -9,7 +9,7 @@ cascade's cycles and energy are sums over its Einsums (sim.result.Result), the i
 cost is the sum of its parts' costs: the same number simulating the whole iteration as
 one cascade would give, with far fewer distinct shapes to simulate.
 
-Memoized per part shape. With `grid`, a part's cost at a size between two grid points
+Memoized per part shape. With `per_octave`, a part's cost at a size between two grid points
 is interpolated linearly: attention bilinearly in (new tokens, cached tokens)
 (tests/test_serve.py bounds the iteration's error under 1%).
 """
@@ -24,10 +24,6 @@ HEAD = re.compile(r"^(lnf.*|LOGITS)$")
 
 
 Cost = tuple  # (cycles, joules, busy PE-cycles of the 2D array / its PEs): sums
-
-
-def _add(a: Cost, b: Cost) -> Cost:
-    return (a[0] + b[0], a[1] + b[1], a[2] + b[2])
 
 
 def _mix(a: Cost, b: Cost, w: float) -> Cost:
@@ -53,7 +49,7 @@ class CostModel:
     shape; else grid points per doubling of T, of m, and of the chunk length."""
 
     def __init__(self, model, architecture, fmt: str = "fp16", objective: str = "latency",
-                 per_octave: int | None = None, max_tokens: int = 1 << 16):
+                 per_octave: int | None = None, max_tokens: int = 1 << 24):
         self.model = model
         self.arch = architecture
         self.fmt = fmt
@@ -62,14 +58,14 @@ class CostModel:
         self.grid = grid_points(max_tokens, per_octave) if per_octave else None
         self.hz = architecture.clock_ghz * 1e9
         self.memo: dict[tuple, Cost] = {}
-        self.attention_memo: dict = {}  # the parts of iteration(), by shape
+        self.parts: dict = {}  # iteration()'s parts by shape, interpolated or exact
         self.simulated = 0  # distinct part shapes simulated
 
     def iteration(self, tokens: int, attention: list[tuple[int, int]],
                   rows: int) -> tuple[float, float, float]:
         """(seconds, joules, busy seconds of the 2D array) of one iteration: `tokens`
         tokens in all, each sequence's (new tokens p, keys m), `rows` emitting a token."""
-        memo = self.attention_memo
+        memo = self.parts
         found = memo.get(tokens)  # int keys: the dense part; (p, m) keys: attention
         if found is None:
             found = memo[tokens] = self.dense(tokens)

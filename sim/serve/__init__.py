@@ -1,7 +1,7 @@
 """sim.serve: a discrete-event simulation of an inference server on a simulated
 architecture (`sim serve`, docs/serve.md).
 
-requests (trace or generator) -> schedulers (SCHEDULERS registry) -> server (simpy
+requests (trace or generator) -> schedulers (SCHEDULERS registry) -> server (event
 loop) with cost (iteration costs from sim.simulate, memoized) -> metrics.
 """
 

@@ -59,6 +59,7 @@ class CostModel:
         self.hz = architecture.clock_ghz * 1e9
         self.memo: dict[tuple, Cost] = {}
         self.parts: dict = {}  # iteration()'s parts by shape, interpolated or exact
+        self.decode_costs = None  # decode_steps()'s attention (1, m) by m, and filled
         self.simulated = 0  # distinct part shapes simulated
 
     def iteration(self, tokens: int, attention: list[tuple[int, int]],
@@ -84,6 +85,51 @@ class CostModel:
             c, j, b = found
             cycles, joules, busy = cycles + c, joules + j, busy + b
         return cycles / self.hz, joules, busy / self.hz
+
+    def decode_steps(self, kvs: list[int], steps: int):
+        """iteration() of `steps` consecutive pure-decode iterations, every request
+        decoding one token each: the i-th holds (1, kv + 1 + i) per request, KV lengths
+        `kvs`. Numpy arrays (seconds, joules, busy seconds), each summed in iteration()'s
+        order, so every element equals iteration()'s result to the last bit."""
+        import numpy as np
+
+        size = len(kvs)
+        table = self._decode_table(kvs, steps)
+        dense = self._memoized(size, self.dense)
+        head = self._memoized(-size, self.head)
+        total = np.empty((3, steps))
+        total[:] = np.array(dense, dtype=float)[:, None]
+        for kv in kvs:  # (cycles, joules, busy) rows at once, request by request
+            total += table[:, kv + 1:kv + 1 + steps]
+        total += np.array(head, dtype=float)[:, None]
+        return total[0] / self.hz, total[1], total[2] / self.hz
+
+    def _decode_table(self, kvs: list[int], steps: int):
+        """Decode attention costs (1, m) by m as a (3, m) array, filled where the windows
+        kv + 1 ... kv + steps need it (shapes the requests visit anyway)."""
+        import numpy as np
+
+        table, filled = self.decode_costs or (np.zeros((3, 0)), np.zeros(0, bool))
+        low, top = min(kvs) + 1, max(kvs) + steps + 1
+        if top <= filled.size and filled[low:top].all():
+            return table  # the common case: every window filled before
+        if table.shape[1] < top:
+            grown = max(top, 2 * table.shape[1])
+            table = np.concatenate([table, np.zeros((3, grown - table.shape[1]))], axis=1)
+            filled = np.concatenate([filled, np.zeros(grown - filled.size, bool)])
+        for kv in kvs:
+            for m in np.flatnonzero(~filled[kv + 1:kv + 1 + steps]) + kv + 1:
+                table[:, m] = self._memoized((1, int(m)), self.attention)
+                filled[m] = True
+        self.decode_costs = table, filled
+        return table
+
+    def _memoized(self, key, part):
+        """self.parts[key], computed by part(*key) (or part(abs(key))) if missing."""
+        found = self.parts.get(key)
+        if found is None:
+            found = self.parts[key] = part(*key) if isinstance(key, tuple) else part(abs(key))
+        return found
 
     def dense(self, tokens: int) -> Cost:
         return self._interpolated("dense", tokens)

@@ -51,6 +51,9 @@ class Continuous:
     scheduling); vLLM (Kwon et al., SOSP 2023, Sec. 4.5: prefill-first scheduling,
     preemption by recomputation)."""
 
+    # with nothing waiting and no prompt left, every batch decodes each running request
+    steady_decode = True  # (server.serve may then run such iterations in bulk)
+
     def __init__(self, max_batch: int = 256, token_budget: int = 4096):
         self.max_batch = max_batch
         self.token_budget = token_budget
@@ -79,6 +82,8 @@ class Chunked:
     """Chunked prefill with a per-iteration token budget, stall-free: every running
     decode joins each iteration first, then prompt chunks fill the rest of the budget.
     Sarathi-Serve (Agrawal et al., OSDI 2024, Sec. 4.1-4.3, Algorithm 2)."""
+
+    steady_decode = True  # as Continuous
 
     def __init__(self, max_batch: int = 256, token_budget: int = 512):
         self.max_batch = max_batch

@@ -69,6 +69,31 @@ trace = st.lists(st.tuples(st.floats(0, 0.05), st.integers(1, 48), st.integers(1
                  min_size=1, max_size=12)
 
 
+@pytest.mark.parametrize("model", ["gpt2.yaml", "llama3-8b.yaml"])
+def test_resized_part_einsums_equal_freshly_built_ones(model):
+    """CostModel builds each part's Einsums once and resizes them: every resized Einsum
+    (tensor shapes, names, text) equals the one build_transformer gives at that size."""
+    from sim.serve.cost import ATTENTION, HEAD
+
+    spec = model_file(model)
+    cost = CostModel(spec.model, DEFAULT, spec.format)
+    one_layer = spec.model.model_copy(update={"layers": 1})
+    dense = lambda n: not (ATTENTION.match(n) or HEAD.match(n))  # noqa: E731
+    rng = random.Random(5)
+    for _ in range(12):
+        p, cached = rng.randint(1, 900), rng.choice([0, rng.randint(1, 900)])
+        for kind, size, phase, keep in [
+                ("attention", (p, p + cached), workloads.PhaseSpec(seq_len=p, cached=cached),
+                 ATTENTION.match),
+                ("dense", (p,), workloads.PhaseSpec(seq_len=p), dense),
+                ("head", (p,), workloads.PhaseSpec(seq_len=p), HEAD.match)]:
+            whole = workloads.build_transformer(one_layer, phase, 1, spec.format)
+            part = cost.part_cascade(kind, *size)
+            assert part.einsums == tuple(e for e in whole.einsums if keep(e.name))
+            assert [e.rank_sizes for e in part.einsums] == [
+                e.rank_sizes for e in whole.einsums if keep(e.name)]
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rows=trace, policy=st.sampled_from(POLICIES), capacity=st.integers(60, 400))
 def test_every_request_completes_once_with_all_its_tokens(rows, policy, capacity):

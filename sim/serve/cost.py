@@ -59,6 +59,7 @@ class CostModel:
         self.hz = architecture.clock_ghz * 1e9
         self.memo: dict[tuple, Cost] = {}
         self.parts: dict = {}  # iteration()'s parts by shape, interpolated or exact
+        self.templates: dict = {}  # part_cascade()'s Einsums by (kind, keys cached)
         self.decode_costs = None  # decode_steps()'s attention (1, m) by m, and filled
         self.simulated = 0  # distinct part shapes simulated
 
@@ -182,25 +183,49 @@ class CostModel:
     def _simulate(self, kind: str, *size: int) -> Cost:
         """One part on one layer (layers are identical Einsums, so the stack costs
         `layers` times one: sim.result.Result sums its Einsums), the head once."""
-        from workloads import Cascade, PhaseSpec, build_transformer
         from sim.simulate import simulate
 
-        model = self.model.model_copy(update={"layers": 1})
-        layers = self.model.layers
-        if kind == "dense":
-            phase, keep = PhaseSpec(seq_len=size[0]), lambda n: not (ATTENTION.match(n)
-                                                                     or HEAD.match(n))
-        elif kind == "head":
-            phase, keep, layers = PhaseSpec(seq_len=size[0]), HEAD.match, 1
-        else:
-            p, m = size
-            phase, keep = PhaseSpec(seq_len=p, cached=m - p), ATTENTION.match
-        whole = build_transformer(model, phase, 1, self.fmt)
-        part = Cascade(f"{whole.name}-{kind}", tuple(e for e in whole.einsums if keep(e.name)),
-                       whole.source, whole.meta)
-        result = simulate(part, self.arch, objective=self.objective)
+        layers = 1 if kind == "head" else self.model.layers
+        result = simulate(self.part_cascade(kind, *size), self.arch, objective=self.objective)
         # busy PE-cycles over the array's PEs: the cycles a full array would take
         array = self.arch.array2d.name
         busy = (sum(e.busy.get(array, 0.0) for e in result.einsums)
                 / result.unit_sizes.get(array, 1))
         return (layers * result.cycles, layers * result.energy_j, layers * busy)
+
+    def part_cascade(self, kind: str, *size: int):
+        """The part's Einsums of one layer: built once per kind (and per whether keys
+        are cached) by build_transformer, then resized to `size` (new tokens p, keys m):
+        parsing a layer's Einsums costs more than simulating some of them."""
+        from workloads import Cascade
+
+        if kind == "attention":
+            key, sizes = (kind, size[1] > size[0]), {"p": size[0], "m": size[1]}
+        else:
+            key, sizes = (kind, False), {"p": size[0]}
+        template = self.templates.get(key)
+        if template is None:
+            template = self.templates[key] = self._build(*key)
+        return Cascade(template.name, tuple(_resized(e, sizes) for e in template.einsums),
+                       template.source, template.meta)
+
+    def _build(self, kind: str, cached: bool):
+        from workloads import Cascade, PhaseSpec, build_transformer
+
+        phase = PhaseSpec(seq_len=2, cached=int(cached))  # any size: part_cascade resizes
+        keep = {"dense": lambda n: not (ATTENTION.match(n) or HEAD.match(n)),
+                "head": HEAD.match, "attention": ATTENTION.match}[kind]
+        whole = build_transformer(self.model.model_copy(update={"layers": 1}), phase, 1,
+                                  self.fmt)
+        return Cascade(f"{whole.name}-{kind}", tuple(e for e in whole.einsums if keep(e.name)),
+                       whole.source, whole.meta)
+
+
+def _resized(einsum, sizes: dict[str, int]):
+    """`einsum` with the ranks in `sizes` resized (its text names ranks, not sizes)."""
+    from dataclasses import replace
+
+    def ref(r):
+        shape = tuple(sizes.get(rank, n) for rank, n in zip(r.ranks, r.tensor.shape))
+        return replace(r, tensor=replace(r.tensor, shape=shape))
+    return replace(einsum, output=ref(einsum.output), inputs=tuple(ref(r) for r in einsum.inputs))

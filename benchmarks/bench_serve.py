@@ -38,16 +38,23 @@ def main():
     ref = median_seconds(reference_job)
     spec = model_file("gpt2.yaml")
     architecture = arch.load(None)
-    start = time.perf_counter()
     cost = CostModel(spec.model, architecture, spec.format, per_octave=GRID_PER_OCTAVE)
-    requests = generate(TRAFFIC)
-    run = serve(requests, SCHEDULERS.get("chunked")(), cost,
-                kv_capacity_tokens(spec, architecture)["tokens"])
-    metrics = summarize(run)
-    wall = time.perf_counter() - start
+    capacity = kv_capacity_tokens(spec, architecture)["tokens"]
+
+    def one_hour():
+        run = serve(generate(TRAFFIC), SCHEDULERS.get("chunked")(), cost, capacity)
+        return run, summarize(run)
+
+    start, cpu = time.perf_counter(), time.process_time()
+    run, metrics = one_hour()  # cold: every part shape simulated on first use
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    start = time.perf_counter()
+    one_hour()  # warm memo: the event loop and metrics alone
+    warm = time.perf_counter() - start
     print(f"reference numpy job              {ref:8.3f} s")
     print(f"serve 1 h at 10 req/s (gpt2)     {wall:8.3f} s   {wall / ref:6.1f} x ref   "
           f"target < {TARGET_S:g} s: {'met' if wall < TARGET_S else 'MISSED'}")
+    print(f"  CPU {cpu:.1f} s; again with the memo warm (loop and metrics only) {warm:.1f} s")
     print(f"  {metrics['requests']:,} requests, {metrics['output_tokens']:,} tokens, "
           f"{metrics['iterations']:,} iterations, {cost.simulated} shapes simulated, "
           f"p99 TTFT {metrics['ttft_s']['p99'] * 1e3:.1f} ms, p99 TBT "

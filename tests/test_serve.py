@@ -152,6 +152,22 @@ def test_chunked_prefill_lowers_p99_tbt_below_prefill_priority():
     assert chunked["tbt_s"]["p99"] < continuous["tbt_s"]["p99"]
 
 
+@pytest.mark.parametrize("policy,capacity", [("chunked", 10**6), ("continuous", 10**6),
+                                             ("chunked", 3000), ("continuous", 3000)])
+def test_decode_stretches_equal_iteration_by_iteration(policy, capacity):
+    """serve() runs pure-decode stretches in one numpy step: the run (every token time,
+    every iteration's columns, preemptions) equals running them one iteration at a
+    time, to the bit."""
+    bulk = serve(generate(MIXED), SCHEDULERS.get(policy)(), GRID, capacity)
+    one_by_one = type("OneByOne", (SCHEDULERS.get(policy),), {"steady_decode": False})
+    single = serve(generate(MIXED), one_by_one(), GRID, capacity)
+    assert bulk.iterations == single.iterations
+    assert [r.token_times for r in bulk.requests] == [r.token_times for r in single.requests]
+    assert (bulk.end, bulk.preemptions) == (single.end, single.preemptions)
+    assert len(bulk.iterations["start"]) > 1000
+    assert bulk.preemptions > 0 or capacity == 10**6  # the small cache preempts
+
+
 def test_prepacking_spends_less_time_in_prefill_than_padding():
     static, prepack = _metrics("static"), _metrics("prepack")
     assert prepack["prefill_s"] < static["prefill_s"]

@@ -60,14 +60,16 @@ class ModelSpec(BaseModel):
 
 
 class PhaseSpec(BaseModel):
-    """prefill: seq_len tokens at once. decode: `tokens` steps of one token each, the
-    first attending to kv_len cached tokens plus itself."""
+    """prefill: seq_len tokens at once, attending to `cached` tokens already in the KV
+    cache (a later chunk of a chunked prefill) plus themselves. decode: `tokens` steps of
+    one token each, the first attending to kv_len cached tokens plus itself."""
 
     model_config = ConfigDict(extra="forbid")
     kind: Literal["prefill", "decode"] = "prefill"
     seq_len: Size = 1024
     kv_len: Size = 1024
     tokens: Annotated[int, Field(strict=True, gt=0, le=MAX_TOKENS)] = 1
+    cached: Annotated[int, Field(strict=True, ge=0, le=MAX_RANK)] = 0
 
     @model_validator(mode="after")
     def _cache_fits(self):
@@ -85,8 +87,8 @@ def build_transformer(model: ModelSpec, phase: PhaseSpec, batch: int = 1,
         dims.update(g=model.kv_heads, q=model.heads // model.kv_heads)
     builder = CascadeBuilder(f"{model.name}-{phase.kind}", dims, fmt, source)
     if phase.kind == "prefill":
-        ranks = {**dims, "p": phase.seq_len, "m": phase.seq_len}
-        _forward(builder, model, ranks, prefix="", cached_kv=False)
+        ranks = {**dims, "p": phase.seq_len, "m": phase.cached + phase.seq_len}
+        _forward(builder, model, ranks, prefix="", cached_kv=phase.cached > 0)
     else:
         for t in range(phase.tokens):
             ranks = {**dims, "p": 1, "m": phase.kv_len + t + 1}

@@ -59,16 +59,23 @@ def evaluate(task: dict) -> dict:
     start = time.perf_counter()
     record = {k: task[k] for k in ("key", "design", "workload", "params")}
     try:
-        cascade = _cascade(task["workload_path"], json.dumps(task["workload_overrides"],
-                                                             sort_keys=True))
         architecture = from_dict(task["arch"], task.get("arch_file", ""))
-        settings = task["mapper"]
-        result = simulate(cascade, architecture, objective=settings["objective"],
-                          **_search_kwargs(settings))
-        row = metrics(result, architecture)
+        if "serve" in task["workload_overrides"]:  # a serving point (docs/serve.md)
+            from sim.serve.session import sweep_metrics
+
+            row = sweep_metrics(task["workload_path"], task["workload_overrides"],
+                                architecture)
+            point_detail = {}
+        else:
+            cascade = _cascade(task["workload_path"],
+                               json.dumps(task["workload_overrides"], sort_keys=True))
+            settings = task["mapper"]
+            result = simulate(cascade, architecture, objective=settings["objective"],
+                              **_search_kwargs(settings))
+            row, point_detail = metrics(result, architecture), detail(result)
         for name, options in task.get("columns", {}).items():  # e.g. rtl's FPGA resources
             row.update(SWEEP_COLUMNS.get(name).columns(architecture, options))
-        record.update(status="ok", reason="", metrics=row, detail=detail(result))
+        record.update(status="ok", reason="", metrics=row, detail=point_detail)
     except SpecError as exc:
         record.update(status="failed", reason=str(exc))
     except Exception as exc:  # a model bug must not stop a long sweep; it is recorded

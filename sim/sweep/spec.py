@@ -440,8 +440,9 @@ def _check_workload_axes(sweep: Sweep):
                     _set_nested(overrides, keys, value, data)
                 tries.append((overrides, f"sweep.axes[{i}]"))
         for overrides, where in tries:
-            try:
-                workloads.load(entry.path, **overrides)
+            try:  # `serve:` holds a serving point's options (sim.serve.session.sweep_metrics)
+                workloads.load(entry.path, **{k: v for k, v in overrides.items()
+                                              if k != "serve"})
             except SpecError as exc:
                 raise SpecError(f"workload '{entry.path}' with {overrides or 'no overrides'} "
                                 f"does not load: {exc.path + ': ' if exc.path else ''}"

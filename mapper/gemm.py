@@ -24,7 +24,7 @@ from yamlspec import SpecError
 from arch import Architecture
 from workloads import Einsum
 from mapper.mapping import DATAFLOW_DIMS, FEED_OPERANDS, GROUPS, GemmMapping
-from mapper.search import OBJECTIVE_BOUNDS, Ranked, SearchOptions, leak_pj_per_cycle
+from mapper.search import CACHE, OBJECTIVE_BOUNDS, Ranked, SearchOptions, leak_pj_per_cycle
 
 OPERANDS = {"A": ("B", "M", "K"), "W": ("B", "K", "N"), "O": ("B", "M", "N")}
 MAX_CANDIDATES_PER_GROUP = 12
@@ -311,7 +311,9 @@ class _Scorer:
         out = []
         if self.lazy:  # the grid's order-free terms, shared with every search like this one
             grid = tuple(tuple(int(x) for x in v) for v in lists)
-            for terms in _grid_terms(self.p, dataflow, rows, grid, self.R, self.C, self.bw_bits):
+            key = ("gemm grid", self.p, dataflow, rows, grid, self.R, self.C, self.bw_bits)
+            for terms in CACHE.shared(key, lambda: _grid_terms(self.p, dataflow, rows, grid,
+                                                                self.R, self.C, self.bw_bits)):
                 self._add_tilings(dataflow, rows, terms)
             return out
         for lo in range(0, total, CHUNK):
@@ -473,7 +475,6 @@ def _grid_chunk(lists, lens, lo: int) -> dict[str, np.ndarray]:
     return {g: np.asarray(v)[i] for g, v, i in zip(GROUPS, lists, idx)}
 
 
-@functools.lru_cache(maxsize=256)
 def _grid_terms(p: GemmProblem, dataflow, rows, grid, R, C, bw_bits) -> tuple[dict, ...]:
     """_tiling_terms of every tiling of the grid (per-group tile tuples), chunk by chunk.
     None of them depends on the buffer's capacity (it only filters, in _prepare) or on

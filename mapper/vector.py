@@ -100,8 +100,9 @@ def bounds_of(einsum: Einsum, arch: Architecture, m: VectorMapping) -> tuple[flo
 
 def _bounds(einsum: Einsum, arch: Architecture, sizes: np.ndarray):
     """Lower bounds on cycles (the pipeline's: DRAM serves one transfer at a time, with
-    its idle spans at the start and the end; the chunks compute one after another between the first load and the last write-back;
-    the last chunk computes after every load) and energy in joules (exact counts)."""
+    its idle spans at the start and the end; the chunks compute one after another
+    between the first load and the last write-back; the last chunk computes after
+    every load) and energy in joules (exact counts)."""
     n, (ld, cp, wb), (ld_last, cp_last, wb_last) = chunk_plan(einsum, arch, sizes)
     bpc = arch.dram_bytes_per_cycle
 

@@ -12,6 +12,7 @@ heuristic, random, exhaustive).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from yamlspec import SpecError
 from arch import Architecture
 from workloads import Einsum
 from mapper.mapping import DATAFLOW_DIMS, FEED_OPERANDS, GROUPS, GemmMapping
-from mapper.search import OBJECTIVE_BOUNDS, Ranked, SearchOptions, leak_pj_per_cycle
+from mapper.search import CACHE, OBJECTIVE_BOUNDS, Ranked, SearchOptions, leak_pj_per_cycle
 
 OPERANDS = {"A": ("B", "M", "K"), "W": ("B", "K", "N"), "O": ("B", "M", "N")}
 MAX_CANDIDATES_PER_GROUP = 12
@@ -90,6 +91,12 @@ def tile_candidates(size: int, align: int, limit: int = MAX_CANDIDATES_PER_GROUP
     return prune_dominated(size, cands, align)
 
 
+@functools.lru_cache(maxsize=4096)
+def _grid_tiles(size: int, align: int, limit: int, splits: int) -> tuple[int, ...]:
+    """tile_candidates, remembered: a sweep asks for the same groups at every point."""
+    return tuple(tile_candidates(size, align, limit, splits))
+
+
 def reload_factor(order: tuple[str, ...], counts: dict[str, np.ndarray], relevant) -> np.ndarray:
     """How many times each tile of an operand is fetched under a loop order."""
     n = next(iter(counts.values())).shape
@@ -133,7 +140,7 @@ def search(einsum: Einsum, arch: Architecture, objective: str = "latency",
     if options.method in ("grid", "heuristic"):
         limit, splits = _grid_limit(p, spaces, options.budget if options.method == "grid" else None)
         for dataflow, rows, align in spaces:
-            lists = [tile_candidates(p.size(g), align[g], limit, splits) for g in GROUPS]
+            lists = [_grid_tiles(p.size(g), align[g], limit, splits) for g in GROUPS]
             best += scorer.score_grid(dataflow, rows, lists, keep)
         if options.method == "heuristic":
             best = _zoom(scorer, best, keep, limit)
@@ -302,30 +309,32 @@ class _Scorer:
         lens = [len(v) for v in lists]
         total = math.prod(lens)
         out = []
+        if self.lazy:  # the grid's order-free terms, shared with every search like this one
+            grid = tuple(tuple(int(x) for x in v) for v in lists)
+            key = ("gemm grid", self.p, dataflow, rows, grid, self.R, self.C, self.bw_bits)
+            for terms in CACHE.shared(key, lambda: _grid_terms(self.p, dataflow, rows, grid,
+                                                                self.R, self.C, self.bw_bits)):
+                self._add_tilings(dataflow, rows, terms)
+            return out
         for lo in range(0, total, CHUNK):
-            idx = np.unravel_index(np.arange(lo, min(total, lo + CHUNK)), lens)
-            t = {g: np.asarray(v)[i] for g, v, i in zip(GROUPS, lists, idx)}
-            if self.lazy:
-                self._add_tilings(dataflow, rows, t)
-            else:
-                out += self.score(dataflow, rows, t, keep)
+            out += self.score(dataflow, rows, _grid_chunk(lists, lens, lo), keep)
         return out
 
     @property
     def empty(self) -> bool:
         return not (self.batches or self.tilings)
 
-    def _prepare(self, dataflow, rows, t):
-        """The tilings of `t` that fit, with their tile counts and order-free terms."""
-        p = self.p
-        need = 2 * sum(_tile_bytes(p, op, t) for op in OPERANDS)  # all double-buffered
+    def _prepare(self, dataflow, rows, terms):
+        """The tilings that fit, with their tile counts and order-free terms; `terms`:
+        _tiling_terms of some tilings, or the tilings (arrays per group)."""
+        if "need" not in terms:
+            terms = _tiling_terms(self.p, dataflow, rows, terms, self.R, self.C, self.bw_bits)
+        need = terms["need"]
         self.smallest_need = min(self.smallest_need, float(need.min()))
         fits = np.flatnonzero(need <= self.capacity)
         if not fits.size:
             return None
-        t = {g: np.asarray(v)[fits].astype(np.int64) for g, v in t.items()}
-        counts = {g: -(-p.size(g) // t[g]) for g in GROUPS}
-        b = _bounds(p, dataflow, rows, t, self.R, self.C, self.bw_bits)
+        t, counts, b = (_take(terms[k], fits) for k in ("t", "counts", "b"))
         bpc = self.dram_bpc
         # DRAM idles after the second load until the first tile computes (the next
         # transfer waits for it, sim/pipeline.py)
@@ -371,8 +380,8 @@ class _Scorer:
         end_idle = np.maximum(0, b["last_compute"] - np.ceil(b["out_bytes"] / bpc))
         return self._cost(prep, read, write, end_idle, 0)
 
-    def _add_tilings(self, dataflow, rows, t):
-        prep = self._prepare(dataflow, rows, t)
+    def _add_tilings(self, dataflow, rows, terms):
+        prep = self._prepare(dataflow, rows, terms)
         if prep is None:
             return
         self.scored += prep["fits"].size * len(LOOP_ORDERS)
@@ -458,6 +467,30 @@ class _Scorer:
                                LOOP_ORDERS[int(orders[i])], self.array)
 
         return Ranked(cycles, energy, mapping, self.scored, key)
+
+
+def _grid_chunk(lists, lens, lo: int) -> dict[str, np.ndarray]:
+    """The tilings lo.. lo+CHUNK of the grid of per-group tile lists (arrays per group)."""
+    idx = np.unravel_index(np.arange(lo, min(math.prod(lens), lo + CHUNK)), lens)
+    return {g: np.asarray(v)[i] for g, v, i in zip(GROUPS, lists, idx)}
+
+
+def _grid_terms(p: GemmProblem, dataflow, rows, grid, R, C, bw_bits) -> tuple[dict, ...]:
+    """_tiling_terms of every tiling of the grid (per-group tile tuples), chunk by chunk.
+    None of them depends on the buffer's capacity (it only filters, in _prepare) or on
+    DRAM, so the points of a sweep that differ only there share them."""
+    lens = [len(v) for v in grid]
+    return tuple(_tiling_terms(p, dataflow, rows, _grid_chunk(grid, lens, lo), R, C, bw_bits)
+                 for lo in range(0, math.prod(lens), CHUNK))
+
+
+def _tiling_terms(p: GemmProblem, dataflow, rows, t, R, C, bw_bits) -> dict:
+    """Of tilings `t`: the buffer bytes each needs (all operands double-buffered), its
+    tiles, tile counts and order-free terms (_bounds)."""
+    t = {g: np.asarray(v).astype(np.int64) for g, v in t.items()}
+    return {"need": 2 * sum(_tile_bytes(p, op, t) for op in OPERANDS), "t": t,
+            "counts": {g: -(-p.size(g) // t[g]) for g in GROUPS},
+            "b": _bounds(p, dataflow, rows, t, R, C, bw_bits)}
 
 
 def _take(prep: dict, idx: np.ndarray) -> dict:

@@ -32,6 +32,7 @@ import numpy as np
 
 METHODS = ("grid", "heuristic", "random", "exhaustive")
 CACHE_LIMIT = 20_000
+SHARED_LIMIT = 256  # shared search parts (one GEMM grid's terms: ~0.1 MB on GPT-2)
 
 
 @dataclass(frozen=True)
@@ -162,6 +163,7 @@ def _ascending(bounds: tuple[np.ndarray, ...]) -> Iterator[int]:
 class SearchCache:
     def __init__(self):
         self.entries: dict[tuple, tuple[list, int]] = {}
+        self.parts: dict[tuple, object] = {}
         self.hits = 0
         self.misses = 0
 
@@ -194,8 +196,19 @@ class SearchCache:
             self.entries.clear()  # simple bound; sweeps revisit few architectures
         self.entries[key] = value
 
+    def shared(self, key, compute):
+        """compute(), remembered under `key` until clear(): parts of searches that
+        architectures differing elsewhere share (mapper.gemm's grid terms)."""
+        found = self.parts.get(key)
+        if found is None:
+            if len(self.parts) >= SHARED_LIMIT:
+                self.parts.clear()
+            found = self.parts[key] = compute()
+        return found
+
     def clear(self):
         self.entries.clear()
+        self.parts.clear()
         self.hits = self.misses = 0
 
     def info(self) -> dict:

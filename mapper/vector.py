@@ -99,9 +99,10 @@ def bounds_of(einsum: Einsum, arch: Architecture, m: VectorMapping) -> tuple[flo
 
 
 def _bounds(einsum: Einsum, arch: Architecture, sizes: np.ndarray):
-    """Lower bounds on cycles (the pipeline's: DRAM serves one transfer at a time; the
-    chunks compute one after another between the first load and the last write-back;
-    the last chunk computes after every load) and energy in joules (exact counts)."""
+    """Lower bounds on cycles (the pipeline's: DRAM serves one transfer at a time, with
+    its idle spans at the start and the end; the chunks compute one after another
+    between the first load and the last write-back; the last chunk computes after
+    every load) and energy in joules (exact counts)."""
     n, (ld, cp, wb), (ld_last, cp_last, wb_last) = chunk_plan(einsum, arch, sizes)
     bpc = arch.dram_bytes_per_cycle
 
@@ -112,7 +113,12 @@ def _bounds(einsum: Einsum, arch: Architecture, sizes: np.ndarray):
     writes = (n - 1) * transfer(wb) + transfer(wb_last)
     first = np.where(n > 1, transfer(ld), transfer(ld_last))
     compute = (n - 1) * cp + cp_last
-    cycles = np.maximum.reduce([loads + writes, first + compute + transfer(wb_last),
+    # DRAM idles from the second load's end until the first chunk computes (the first
+    # write-back waits for it), and from the write-back before the last chunk's until
+    # that chunk computes (sim/pipeline.py); the two spans do not overlap
+    second = np.where(n > 2, transfer(ld), transfer(ld_last))
+    idle = np.where(n > 1, np.maximum(0, cp - second) + np.maximum(0, cp_last - transfer(wb)), 0)
+    cycles = np.maximum.reduce([loads + writes + idle, first + compute + transfer(wb_last),
                                 loads + cp_last + transfer(wb_last)])
     dram_read, dram_write = (n - 1) * ld + ld_last, (n - 1) * wb + wb_last
     glb, dram, unit = arch.buffer, arch.dram, arch.array1d

@@ -111,8 +111,23 @@ class DRAM(Component):
         return {a: (self.energy_pj(a), "energy_pj_per_bit") for a in ("read_byte", "write_byte")}
 
 
+class ByteStore(Component):
+    """Shared by the on-chip memories: priced per byte read and per byte written."""
+
+    def energy_pj(self, action, fmt=None):
+        if action == "read_byte":
+            return self.read_pj_per_byte
+        if action == "write_byte":
+            return self.write_pj_per_byte
+        return super().energy_pj(action, fmt)
+
+    def actions(self):
+        return {"read_byte": (self.read_pj_per_byte, "read_pj_per_byte"),
+                "write_byte": (self.write_pj_per_byte, "write_pj_per_byte")}
+
+
 @register("buffer")
-class Buffer(Component):
+class Buffer(ByteStore):
     """On-chip SRAM shared by the arrays: holds double-buffered tiles."""
 
     capacity_kib: PositiveFloat = Field(le=MAX_BUFFER_BYTES / 1024)  # 1 PiB
@@ -133,16 +148,6 @@ class Buffer(Component):
     def area_mm2(self):
         return self.area_mm2_per_mib * self.capacity_kib / 1024
 
-    def energy_pj(self, action, fmt=None):
-        if action == "read_byte":
-            return self.read_pj_per_byte
-        if action == "write_byte":
-            return self.write_pj_per_byte
-        return super().energy_pj(action, fmt)
-
-    def actions(self):
-        return {"read_byte": (self.read_pj_per_byte, "read_pj_per_byte"),
-                "write_byte": (self.write_pj_per_byte, "write_pj_per_byte")}
 
 
 class _Array(Component):

@@ -16,7 +16,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, PositiveFloat, PositiveInt, model_validator
 
-from arch.components import Component, register
+from arch.components import ByteStore, Component, register
 from arch.costmodels import CACTI_PACKAGES, Costs, cacti_sram, cost_model, versions_text
 from yamlspec.limits import MAX_BUFFER_BYTES
 
@@ -25,7 +25,7 @@ ROLES: tuple[str, ...] = ("input", "weight", "output")
 
 
 @register("memory")
-class Memory(Component):
+class Memory(ByteStore):
     """A memory level: capacity and ports per copy; energies per byte; no field for
     unlimited (an omitted capacity or bandwidth is unbounded)."""
 
@@ -61,17 +61,6 @@ class Memory(Component):
 
     def area_mm2(self):
         return self.area_mm2_each * self.instances
-
-    def energy_pj(self, action, fmt=None):
-        if action == "read_byte":
-            return self.read_pj_per_byte
-        if action == "write_byte":
-            return self.write_pj_per_byte
-        return super().energy_pj(action, fmt)
-
-    def actions(self):
-        return {"read_byte": (self.read_pj_per_byte, "read_pj_per_byte"),
-                "write_byte": (self.write_pj_per_byte, "write_pj_per_byte")}
 
 
 @cost_model("cacti-memory")

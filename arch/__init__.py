@@ -6,8 +6,6 @@ Imports nothing of the project but the `yamlspec` leaf.
 from arch.components import COMPONENTS, Array1D, Array2D, Buffer, Component, DRAM, register
 from arch.costmodels import COST_MODELS, cost_model
 from arch.spec import Architecture, from_dict, load, presets
-from arch import pim as _pim  # noqa: F401,E402  registers pim_dram, pim_asic, roofline_device
-from arch import hierarchy as _hierarchy  # noqa: F401,E402  registers memory
 
 __all__ = ["COMPONENTS", "COST_MODELS", "Architecture", "Array1D", "Array2D", "Buffer",
            "Component", "DRAM", "cost_model", "from_dict", "load", "presets", "register"]

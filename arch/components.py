@@ -16,7 +16,13 @@ from pydantic import (BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, 
 from yamlspec import Registry
 from yamlspec.limits import MAX_ARRAY_SIDE, MAX_BUFFER_BYTES, MAX_NUMBER
 
-COMPONENTS: Registry[type["Component"]] = Registry("component class", "components")
+# The component classes defined outside this module, imported on their first lookup, so
+# an architecture without them does not build their classes (tests/test_arch.py checks
+# the map against what the modules register).
+CORE_COMPONENTS = {"pim_dram": "arch.pim", "pim_asic": "arch.pim", "roofline_device": "arch.pim",
+                   "memory": "arch.hierarchy"}
+COMPONENTS: Registry[type["Component"]] = Registry("component class", "components",
+                                                   CORE_COMPONENTS)
 
 
 def register(class_name: str):

@@ -59,3 +59,21 @@ def test_with_changes_revalidates():
     assert a.with_changes(**{"PE2D.rows": 64}).array2d.rows == 64
     with pytest.raises(SpecError, match="greater than 0"):
         a.with_changes(**{"PE2D.rows": -1})
+
+
+def test_core_components_map_names_what_its_modules_register():
+    from arch.components import CORE_COMPONENTS
+
+    registered = {name: cls.__module__ for name, cls in COMPONENTS.items()
+                  if cls.__module__ in set(CORE_COMPONENTS.values())}
+    assert registered == CORE_COMPONENTS
+
+
+def test_a_preset_without_pim_or_memory_levels_imports_neither():
+    import subprocess
+    import sys
+
+    code = ("import sys, arch; arch.load('default'); "
+            "print(sorted(m for m in ('arch.pim', 'arch.hierarchy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["[]"]

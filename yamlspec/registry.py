@@ -65,7 +65,7 @@ class Registry(Generic[T]):
             for module in self.core.values():
                 import_module(module)
             self._core_loaded = True
-        if self._loaded or (name is not None and name in self._items):
+        if self._loaded:
             return
         eps = _entry_points().select(group=self.group)
         if name is not None:

@@ -128,7 +128,8 @@ def _level_choices(memory, parent: tuple[int, ...], p: GemmProblem, align: dict)
     search)."""
     key = (id(memory), parent, p.bits, tuple(sorted(align.items())))
     if key not in _CHOICES or _CHOICES[key][0] is not memory:
-        levels = dict.fromkeys(make() for _, make in _choices(memory, parent, p, align, False))
+        levels = dict.fromkeys(make(j) for _, n, make in _choices(memory, parent, p, align,
+                                                                  False) for j in range(n))
         _CHOICES[key] = (memory, tuple(levels))
     return _CHOICES[key][1]
 
@@ -149,9 +150,10 @@ def _orders(top: bool):
 
 
 def _choices(memory, parent, p, align, top: bool):
-    """(at the top level, the DRAM floor in bytes of every mapping under the choice, else
-    None; a function building its LevelMapping): building is left to the caller, so a
-    search can stop before most are built. Choices may repeat."""
+    """Groups of choices of one level: (at the top level, the DRAM floor in bytes of every
+    mapping under each choice, an array, else None; how many; a function building the
+    j-th choice's LevelMapping): building is left to the caller, so a search can stop
+    before most are built. Choices may repeat."""
     splits = [None]
     if memory.instances > 1:
         splits = [g for g in ("B", "M", "N") if parent[GROUPS.index(g)] > 1] or [None]
@@ -173,108 +175,139 @@ def _choices(memory, parent, p, align, top: bool):
                     steps = [(g, n) for g, n, _ in level_loops(level, inner)]
                     moved = {o: visits(steps, o) * tile_bytes(t, o, bits[o])
                              for o, t in zip(keep, held(level, inner))}
-                    floor = dram_floor_bytes(keep, moved, *dram)
-                yield floor, functools.partial(_same, level)
+                    floor = np.array([dram_floor_bytes(keep, moved, *dram)], dtype=float)
+                yield floor, 1, functools.partial(_same, level)
                 continue
             for order, twice in _orders(top):
-                for loops, depths, floor in _largest_fitting(order, twice, keep, halvings,
-                                                             inner, bits, cap, dram):
-                    yield floor, functools.partial(_canonical, memory.name, keep, inner,
-                                                   loops, depths, split)
+                grid = _Grid(order, twice, keep, halvings, inner, bits, cap, dram)
+                if len(grid.points):
+                    yield grid.floors, len(grid.points), functools.partial(
+                        grid.level, memory.name, split)
 
 
-def _same(level):
+def _same(level, _=0):
     return level
 
 
-def _largest_fitting(order, twice, keep, halvings, inner, bits, cap, dram):
-    """(loops, depths, DRAM floor in bytes) of one loop order: every storage depth of each
-    kept operand (below every loop, or at the top level just above one it depends on)
-    with the tiles (from
+@functools.lru_cache(maxsize=64)
+def _neighbours(shape: tuple[int, ...]) -> list[tuple[int, np.ndarray]]:
+    """Per axis of a grid of `shape` flattened in C order: how far the next point along
+    the axis lies, and which points (all but the last `stride`) have one."""
+    index = np.arange(math.prod(shape))
+    out, stride = [], len(index)
+    for n in shape:
+        stride //= n
+        out.append((stride, (index // stride % n < n - 1)[:len(index) - stride]))
+    return out
+
+
+class _Grid:
+    """The choices of one loop order: every storage depth of each kept operand (below
+    every loop, or at the top level just above one it depends on) with the tiles (from
     `halvings`; and the outer loop's tile of the group stepped `twice`) that fit `cap`
     and that no other fitting tile covers in every group (a larger tile never refetches
     more from the level above, up to rounding, and leaves the levels below more room).
     All depth choices and tiles at once, on a dense grid: axes (depth of each kept
-    operand..., M, N, K[, outer tile]). `dram` (the top level's copies and each
-    operand's bytes; None below it): the floor of dram_floor_bytes on the same grid."""
-    top = dram is not None
-    axes = [np.array(sorted(halvings[g]), dtype=float) for g in "MNK"]  # ascending
-    if twice:  # inner tile < outer tile < all of it: the grid leaves out what never is
-        ranks = sorted(halvings[twice])
-        if len(ranks) < 3:
-            return
-        axes["MNK".index(twice)] = np.array(ranks[:-2], dtype=float)
-        axes.append(np.array(ranks[1:-1], dtype=float))
-    nt = len(axes)
-    shape = tuple(len(a) for a in axes)
-    value = [a.reshape([-1 if i == j else 1 for j in range(nt)]) for i, a in enumerate(axes)]
-    # the tile each loop steps in, as an array over the tile axes (B: 1)
-    step = [1.0 if g == "B" else value[3] if twice and i == 1 else value["MNK".index(g)]
-            for i, g in enumerate(order)]
-    valid = np.ones(shape, dtype=bool)
-    if twice:  # the outer loop's tile lies strictly between the inner one's and all
-        valid = (value["MNK".index(twice)] < value[3]) & (value[3] < inner[GROUPS.index(twice)])
-    # storage depths; not above a B loop of one step (the same as just below it)
-    options = [sorted({len(order)} | {i for i, g in enumerate(order) if top and g in OPERANDS[o]
-                                      and (g != "B" or inner[0] > 1)}) for o in keep]
-    nc = len(keep)
-    if top:  # each loop's steps, and the steps of it and every loop outside it
-        extent = {g: inner[GROUPS.index(g)] for g in GROUPS}
-        steps, outside = [], []
-        for g, t in zip(order, step):
-            steps.append(np.ceil(extent[g] / t) * np.ones(shape))
-            outside.append(steps[-1] * (outside[-1] if outside else 1.0))
-            extent[g] = t
-    need = np.zeros((1,) * nc + shape)
-    moved = {}
-    for j, (o, opts) in enumerate(zip(keep, options)):
-        sizes, residencies = [], []
-        for d in opts:
-            size = np.full(shape, bits[o] / 8)
-            for g in OPERANDS[o]:
-                above = [i for i in range(d) if order[i] == g]
-                size = size * (step[above[-1]] if above else inner[GROUPS.index(g)])
-            sizes.append(size)
-            if top:  # visits(): up to the innermost loop above storage it depends on
-                n = np.ones(shape)
-                for i in range(d):
-                    if order[i] in OPERANDS[o]:
-                        n = np.where(steps[i] > 1, outside[i], n)
-                residencies.append(n)
-        at = (1,) * j + (len(opts),) + (1,) * (nc - j - 1) + shape
-        need = need + np.stack(sizes).reshape(at)
-        if top:
-            moved[o] = np.stack(residencies) * np.stack(sizes)
-    fit = (need <= cap) & valid
-    if twice:  # some operand depending on the group holds the outer loop's tile, else
-        held_mid = np.zeros((1,) * nc, dtype=bool)  # one loop would do
-        for j, (o, opts) in enumerate(zip(keep, options)):
-            between = np.array([1 < d < len(order) and twice in OPERANDS[o] for d in opts])
-            held_mid = held_mid | between.reshape((1,) * j + (-1,) + (1,) * (nc - j - 1))
-        fit &= held_mid.reshape(held_mid.shape + (1,) * nt)
-    # A fitting tile covered by another fitting one is covered by a fitting neighbour one
-    # step larger in some axis (what a tile needs grows with each axis; the outer tile
-    # can grow first), so the neighbours decide.
-    larger = np.pad(fit, [(0, 0)] * nc + [(0, 1)] * nt)
-    dominated = np.zeros(fit.shape, dtype=bool)
-    for axis in range(nt):
-        cut = [slice(None)] * nc + [slice(0, n) for n in shape]
-        cut[nc + axis] = slice(1, shape[axis] + 1)
-        dominated |= larger[tuple(cut)]
-    points = np.argwhere(fit & ~dominated)
-    if top:  # the floors of these points only
-        tile_at = tuple(points[:, nc:].T)
-        floors = dram_floor_bytes(keep, {o: moved[o].reshape(-1, *shape)[(points[:, j], *tile_at)]
-                                         for j, o in enumerate(keep)}, *dram)
-        floors = np.broadcast_to(floors, len(points))
-    for n, at in enumerate(points):
-        floor = float(floors[n]) if top else None
-        depths = tuple(opts[d] for opts, d in zip(options, at[:nc]))
-        tile = [float(axes[i][t]) for i, t in enumerate(at[nc:])]
-        loops = [(g, 1 if g == "B" else int(tile[3] if twice and i == 1 else
-                                             tile["MNK".index(g)]))
+    operand..., M, N, K[, outer tile]), the tile axes flattened into one (numpy's inner
+    loops then run over many tiles). `points`: the chosen points (depth indices, then
+    tile indices) in the grid's order. `dram` (the top level's copies and each operand's
+    bytes; None below it): `floors`, each point's floor of dram_floor_bytes."""
+
+    def __init__(self, order, twice, keep, halvings, inner, bits, cap, dram):
+        self.order, self.twice, self.keep, self.inner = order, twice, keep, inner
+        self.floors = None
+        top = dram is not None
+        axes = [np.array(sorted(halvings[g]), dtype=float) for g in "MNK"]  # ascending
+        if twice:  # inner tile < outer tile < all of it: the grid leaves out what never is
+            ranks = sorted(halvings[twice])
+            if len(ranks) < 3:
+                self.points = np.empty((0, 0), dtype=int)
+                return
+            axes["MNK".index(twice)] = np.array(ranks[:-2], dtype=float)
+            axes.append(np.array(ranks[1:-1], dtype=float))
+        self.axes = axes
+        nt, nc = len(axes), len(keep)
+        shape = tuple(len(a) for a in axes)
+        tiles = math.prod(shape)
+        # each axis's values, broadcastable over the tile axes
+        value = [a.reshape([-1 if i == j else 1 for j in range(nt)]) for i, a in enumerate(axes)]
+        # the tile each loop steps in (B: 1)
+        step = [1.0 if g == "B" else value[3] if twice and i == 1 else value["MNK".index(g)]
+                for i, g in enumerate(order)]
+        # storage depths; not above a B loop of one step (the same as just below it)
+        self.options = options = [
+            sorted({len(order)} | {i for i, g in enumerate(order) if top and g in OPERANDS[o]
+                                   and (g != "B" or inner[0] > 1)}) for o in keep]
+        if top:  # each loop's steps, and the steps of it and every loop outside it
+            extent = {g: inner[GROUPS.index(g)] for g in GROUPS}
+            steps, outside = [], []
+            for g, t in zip(order, step):
+                steps.append(np.ceil(extent[g] / t))
+                outside.append(steps[-1] * (outside[-1] if outside else 1.0))
+                extent[g] = t
+
+        def on_grid(j, a):  # operand j's array (its depth options, tiles) on the grid
+            return a.reshape((1,) * j + (-1,) + (1,) * (nc - j - 1) + a.shape[1:])
+
+        sizes, moved = [], {}  # per kept operand: (its depth options, tiles)
+        for o, opts in zip(keep, options):
+            size_at = np.empty((len(opts),) + shape)
+            residencies = np.empty_like(size_at) if top else None
+            n, done = 1.0, 0  # visits(): up to the innermost loop above storage it depends on
+            for k, d in enumerate(opts):
+                size = bits[o] / 8
+                for g in OPERANDS[o]:
+                    above = [i for i in range(d) if order[i] == g]
+                    size = size * (step[above[-1]] if above else inner[GROUPS.index(g)])
+                size_at[k] = size
+                if top:  # depths ascend: the loops above the last one's are done
+                    for i in range(done, d):
+                        if order[i] in OPERANDS[o]:
+                            n = np.where(steps[i] > 1, outside[i], n)
+                    residencies[k], done = n, d
+            sizes.append(size_at.reshape(len(opts), tiles))
+            if top:
+                moved[o] = (residencies * size_at).reshape(len(opts), tiles)
+        # the room the other operands leave, compared with the last one's size: the sum
+        # of all sizes is never made on the whole grid
+        room = np.full(tiles, float(cap))
+        if twice:  # the outer loop's tile lies strictly between the inner one's and all
+            valid = (value["MNK".index(twice)] < value[3]) & (value[3] < inner[GROUPS.index(twice)])
+            room[~np.broadcast_to(valid, shape).reshape(-1)] = -np.inf
+        for j in range(nc - 1):
+            room = room - on_grid(j, sizes[j])
+        fit = on_grid(nc - 1, sizes[-1]) <= room if nc else room >= 0
+        if twice:  # some operand depending on the group holds the outer loop's tile, else
+            held_mid = np.zeros((1,) * nc, dtype=bool)  # one loop would do
+            for j, (o, opts) in enumerate(zip(keep, options)):
+                between = np.array([1 < d < len(order) and twice in OPERANDS[o] for d in opts])
+                held_mid = held_mid | on_grid(j, between)
+            fit &= held_mid[..., None]
+        # A fitting tile covered by another fitting one is covered by a fitting neighbour
+        # one step larger in some axis (what a tile needs grows with each axis; the outer
+        # tile can grow first), so the neighbours decide.
+        chosen = fit.copy()
+        for stride, has_next in _neighbours(shape):
+            here = chosen[..., :tiles - stride]
+            np.greater(here, fit[..., stride:] & has_next, out=here)  # and not
+        at = np.flatnonzero(chosen)
+        combo, flat = np.divmod(at, tiles)
+        self.points = np.stack(np.unravel_index(combo, fit.shape[:-1])
+                               + np.unravel_index(flat, shape), axis=1)
+        if top:  # the floors of these points only
+            floors = dram_floor_bytes(keep, {o: moved[o][self.points[:, j], flat]
+                                             for j, o in enumerate(keep)}, *dram)
+            self.floors = floors + np.zeros(len(self.points))  # a number if nothing is kept
+
+    def level(self, name, split, n) -> LevelMapping:
+        """The LevelMapping of the n-th point."""
+        at = self.points[n]
+        nc, order, twice = len(self.keep), self.order, self.twice
+        depths = tuple(opts[d] for opts, d in zip(self.options, at[:nc]))
+        tile = [int(self.axes[i][t]) for i, t in enumerate(at[nc:])]
+        loops = [(g, 1 if g == "B" else tile[3] if twice and i == 1 else tile["MNK".index(g)])
                  for i, g in enumerate(order)]
-        yield loops, depths, floor
+        return _canonical(name, self.keep, self.inner, loops, depths, split)
 
 
 def _canonical(name, keep, inner, loops, depths, split) -> LevelMapping:
@@ -306,21 +339,27 @@ def by_top_level(p: GemmProblem, memories, dataflows, rows: int, cols: int,
     floor order, each top level built only when reached."""
     top = tuple(p.size(g) for g in GROUPS)
     _CHOICES.clear()
-    pending = []
+    groups = []  # (dataflow, align, floors, make): each group's choices, in the space's order
     for df in dataflows:
         r, c, _ = ARRAY_DIMS[df]
         align = {"M": 1, "N": 1, "K": 1, r: rows, c: cols}
-        pending += [(floor, df, align, make)
-                    for floor, make in _choices(memories[0], top, p, align, True)]
-    if by_floor:
-        pending.sort(key=lambda choice: choice[0])  # stable: ties keep the space's order
+        groups += [(df, align, floors, make)
+                   for floors, _, make in _choices(memories[0], top, p, align, True)]
+    if not groups:
+        return
+    floors = np.concatenate([g[2] for g in groups])
+    owner = np.repeat(np.arange(len(groups)), [len(g[2]) for g in groups])
+    first = np.concatenate([[0], np.cumsum([len(g[2]) for g in groups])[:-1]])
+    # stable: ties keep the space's order
+    picks = np.argsort(floors, kind="stable") if by_floor else range(len(floors))
     seen = set()
-    for floor, df, align, make in pending:
-        level = make()
+    for k in picks:
+        df, align, _, make = groups[owner[k]]
+        level = make(int(k - first[owner[k]]))
         if (df, level) not in seen:
             seen.add((df, level))
-            yield floor, df, level, functools.partial(_below, p, memories, df, align, 1,
-                                                      level.tiles, [level])
+            yield float(floors[k]), df, level, functools.partial(
+                _below, p, memories, df, align, 1, level.tiles, [level])
 
 
 def _below(p, memories, df, align, i, parent, chosen):

@@ -332,6 +332,7 @@ def simulate_hierarchy(cascade: Cascade, arch: Architecture, mapping=None,
                         f"'{cascade.name}'", getattr(given[unknown[0]], "source", "") or None,
                         f"mappings.{unknown[0]}")
     cache: dict = {}
+    searched: dict = {}  # GemmProblem -> its best: Einsums differing only in names share it
     rows, scored = [], 0
     ids = cascade.signature_ids
     for i, e in enumerate(cascade.einsums):
@@ -346,9 +347,12 @@ def simulate_hierarchy(cascade: Cascade, arch: Architecture, mapping=None,
                                     f"mapping needs role 'hierarchy'", m.source or None,
                                     f"mappings.{e.name}")
                 cache[key] = evaluate(e, h, m)
+            elif (p := GemmProblem.of(e)) in searched:
+                mapper.check_format(e, h.arch)
+                cache[key] = searched[p]
             else:
                 found = best(e, h, objective)
-                cache[key] = found.result
+                cache[key] = searched[p] = found.result
                 scored += found.scored
         rows.append(cache[key].renamed(e.name))
         if progress:

@@ -275,3 +275,28 @@ def test_tpu_v4i_gemm_matches_accelforge(write_yaml):
     e = r.einsums[0]
     assert e.dram_read_bytes + e.dram_write_bytes == 512 * 768 + 768 * 3072 + 512 * 3072
     assert e.energy_pj["MAC.mac"] == pytest.approx(512 * 768 * 3072 * 0.084)
+
+
+def test_einsums_of_one_problem_share_one_search(write_yaml):
+    """Two GEMMs differing only in tensor and rank names are searched once: same mapping
+    and numbers as each searched alone; the search's count is one search's."""
+    two = workloads.load(write_yaml("""workload:
+  name: two
+  format: int8
+  ranks: {m: 64, k: 32, n: 128, p: 64, q: 128}
+  inputs:
+    A: {ranks: [m, k]}
+    W: {ranks: [k, n]}
+    V: {ranks: [k, q]}
+    X: {ranks: [p, k]}
+  einsums:
+    - O[m,n] = A[m,k] * W[k,n]
+    - Y[p,q] = X[p,k] * V[k,q]
+""", "two.yaml"))
+    a = machine(write_yaml, glb_kib=16, lb_kib=4)
+    r = simulate(two, a)
+    alone = best(two.einsums[1], Hierarchy.of(a), "latency")
+    first, second = r.einsums
+    assert second.mapping == first.mapping == alone.result.mapping
+    assert (second.cycles, second.energy_pj) == (alone.result.cycles, alone.result.energy_pj)
+    assert r.meta["mappings_scored"] == alone.scored

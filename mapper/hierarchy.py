@@ -341,8 +341,7 @@ def by_top_level(p: GemmProblem, memories, dataflows, rows: int, cols: int,
     _CHOICES.clear()
     groups = []  # (dataflow, align, floors, make): each group's choices, in the space's order
     for df in dataflows:
-        r, c, _ = ARRAY_DIMS[df]
-        align = {"M": 1, "N": 1, "K": 1, r: rows, c: cols}
+        align = _align(df, rows, cols)
         groups += [(df, align, floors, make)
                    for floors, _, make in _choices(memories[0], top, p, align, True)]
     if not groups:
@@ -360,6 +359,19 @@ def by_top_level(p: GemmProblem, memories, dataflows, rows: int, cols: int,
             seen.add((df, level))
             yield float(floors[k]), df, level, functools.partial(
                 _below, p, memories, df, align, 1, level.tiles, [level])
+
+
+def _align(df: str, rows: int, cols: int) -> dict[str, int]:
+    """The size each group's tiles are halved down to: the array's side along it."""
+    r, c, _ = ARRAY_DIMS[df]
+    return {"M": 1, "N": 1, "K": 1, r: rows, c: cols}
+
+
+def level_choices(p: GemmProblem, memories, i: int, df: str, rows: int, cols: int,
+                  parent: tuple[int, ...]) -> tuple[LevelMapping, ...]:
+    """The choices of level i > 0 (the space's order) under the tile `parent` of the level
+    above, for dataflow `df`; cached until by_top_level starts the next search."""
+    return _level_choices(memories[i], parent, p, _align(df, rows, cols))
 
 
 def _below(p, memories, df, align, i, parent, chosen):

@@ -33,8 +33,8 @@ from arch import Architecture, Array1D, Array2D, DRAM
 from arch.hierarchy import Memory
 import mapper
 from mapper.gemm import OPERANDS, GemmProblem
-from mapper.hierarchy import (ARRAY_DIMS, by_top_level, fits, held, level_loops, tile_bytes,
-                              visits)
+from mapper.hierarchy import (ARRAY_DIMS, by_top_level, fits, held, level_choices,
+                              level_loops, tile_bytes, visits)
 from mapper.mapping import GROUPS, OPERAND_ROLE, ROLE_OPERAND, HierarchyMapping, VectorMapping
 from sim.array2d import Folds, fold_starts
 from sim.energy import Actions
@@ -144,74 +144,112 @@ class Counts:
     cycles: int
 
 
+@dataclass(frozen=True)
+class _Partial:
+    """The counts of the levels above some level: what their fills and drains move (every
+    level below only adds), the loops they step (outermost first), the tile they leave
+    one copy, and the nearest level keeping each operand (index into names)."""
+
+    reads: dict[str, float]
+    writes: dict[str, float]
+    loops: tuple[tuple[str, int], ...]
+    parent: tuple[int, ...]
+    holder: dict[str, int]
+
+    @classmethod
+    def start(cls, p: GemmProblem, h: Hierarchy) -> "_Partial":
+        names = ["DRAM"] + [mem.name for mem in h.memories]
+        return cls(dict.fromkeys(names, 0.0), dict.fromkeys(names, 0.0), (),
+                   tuple(p.size(g) for g in GROUPS), {o: 0 for o in OPERANDS})
+
+
+def _add_level(p: GemmProblem, h: Hierarchy, state: _Partial, i: int, lv, where,
+               checked: bool) -> _Partial:
+    """`state` with level i's fills and drains under its LevelMapping `lv`."""
+    mem = h.memories[i]
+    bits = dict(p.bits)
+    copies = h.copies[i]
+    names = ["DRAM"] + [m.name for m in h.memories]
+    reads, writes, holder = dict(state.reads), dict(state.writes), dict(state.holder)
+    inner = list(state.parent)
+    if lv.spatial:
+        gi = GROUPS.index(lv.spatial)
+        inner[gi] = math.ceil(inner[gi] / mem.instances)
+    if not checked and any(t > e for t, e in zip(lv.tiles, inner)):
+        raise SpecError(f"the tiles {lv.tiles} at '{mem.name}' exceed the {tuple(inner)} "
+                        f"each copy is given", *where)
+    loops_here = level_loops(lv, inner)
+    if not checked:
+        _check_loops(lv, mem, inner, loops_here, where)
+    if not checked and not fits(lv, inner, p, mem):
+        raise SpecError(f"the tiles {lv.tiles} kept at '{mem.name}' do not fit its "
+                        f"{mem.capacity_bytes:,.0f} bytes"
+                        + (" double-buffered" if mem.double_buffered else ""), *where)
+    steps = [(g, n) for g, n, _ in loops_here]
+    depths = lv.depths or (len(steps),) * len(lv.keep)
+    out_bytes = p.operand_bytes("O")
+    for o, depth, tile in zip(lv.keep, depths, held(lv, inner)):
+        moved = visits([*state.loops, *steps[:depth]], o) * tile_bytes(tile, o, bits[o]) * copies
+        up = names[holder[o]]
+        if o == "O":  # drains, and refills of partial sums (not the first residency)
+            refill = max(0.0, moved - out_bytes)
+            reads[mem.name] += moved
+            writes[up] += moved
+            reads[up] += refill
+            writes[mem.name] += refill
+        else:
+            reads[up] += moved
+            writes[mem.name] += moved
+        holder[o] = i + 1
+    return _Partial(reads, writes, state.loops + tuple(steps), lv.tiles, holder)
+
+
+def _finish(p: GemmProblem, h: Hierarchy, df: str, state: _Partial) -> Counts:
+    """The counts once every level is in `state`: the array copies, each stepping through
+    every innermost tile, and the time (the longest of the array and every port)."""
+    bits = dict(p.bits)
+    names = ["DRAM"] + [mem.name for mem in h.memories]
+    reads, writes = dict(state.reads), dict(state.writes)
+    out_bytes = p.operand_bytes("O")
+    R, C = h.array.rows, h.array.cols
+    runs = math.prod(n for _, n in state.loops)
+    copies = h.copies
+    for o, n in _array_reads(df, R, C, state.parent).items():
+        nbytes = n * runs * copies[-1] * bits[o] / 8
+        at = names[state.holder[o]]
+        if o == "O":
+            writes[at] += nbytes
+            reads[at] += max(0.0, nbytes - out_bytes)
+        else:
+            reads[at] += nbytes
+    compute = _array_cycles(df, R, C, state.parent, runs)
+    return Counts(reads, writes, compute, math.ceil(max(compute, _port_cycles(h, reads, writes))))
+
+
+def _port_cycles(h: Hierarchy, reads: dict, writes: dict) -> float:
+    """The busiest port's time moving `reads` and `writes` (DRAM's one port, each copy's
+    read and write ports or its one shared port)."""
+    busy = [(reads["DRAM"] + writes["DRAM"]) / h.arch.dram_bytes_per_cycle]
+    for n, mem in zip(h.copies, h.memories):
+        ports = ([(reads[mem.name] + writes[mem.name], mem.read_bytes_per_cycle)]
+                 if mem.shared_port else [(reads[mem.name], mem.read_bytes_per_cycle),
+                                          (writes[mem.name], mem.write_bytes_per_cycle)])
+        for moved, bw in ports:
+            if bw:
+                busy.append(moved / n / bw)
+    return max(busy)
+
+
 def count(p: GemmProblem, h: Hierarchy, m: HierarchyMapping, where,
           checked: bool = False) -> Counts:
     """Count and time one contraction under `m` (module docstring); `checked`: the
     mapping comes from the map space, which holds only valid ones."""
     if not checked:
         _check(m, h, p, where)
-    bits = dict(p.bits)
-    copies = h.copies
-    names = ["DRAM"] + [mem.name for mem in h.memories]
-    reads = dict.fromkeys(names, 0.0)
-    writes = dict.fromkeys(names, 0.0)
-    loops: list[tuple[str, int]] = []
-    parent = tuple(p.size(g) for g in GROUPS)
-    holder = {o: 0 for o in OPERANDS}  # index into names of the nearest level keeping o
-    out_bytes = p.operand_bytes("O")
-    for i, (lv, mem) in enumerate(zip(m.levels, h.memories)):
-        inner = list(parent)
-        if lv.spatial:
-            gi = GROUPS.index(lv.spatial)
-            inner[gi] = math.ceil(inner[gi] / mem.instances)
-        if not checked and any(t > e for t, e in zip(lv.tiles, inner)):
-            raise SpecError(f"the tiles {lv.tiles} at '{mem.name}' exceed the {tuple(inner)} "
-                            f"each copy is given", *where)
-        loops_here = level_loops(lv, inner)
-        if not checked:
-            _check_loops(lv, mem, inner, loops_here, where)
-        if not checked and not fits(lv, inner, p, mem):
-            raise SpecError(f"the tiles {lv.tiles} kept at '{mem.name}' do not fit its "
-                            f"{mem.capacity_bytes:,.0f} bytes"
-                            + (" double-buffered" if mem.double_buffered else ""), *where)
-        steps = [(g, n) for g, n, _ in loops_here]
-        depths = lv.depths or (len(steps),) * len(lv.keep)
-        for o, depth, tile in zip(lv.keep, depths, held(lv, inner)):
-            moved = visits(loops + steps[:depth], o) * tile_bytes(tile, o, bits[o]) * copies[i]
-            up = names[holder[o]]
-            if o == "O":  # drains, and refills of partial sums (not the first residency)
-                refill = max(0.0, moved - out_bytes)
-                reads[mem.name] += moved
-                writes[up] += moved
-                reads[up] += refill
-                writes[mem.name] += refill
-            else:
-                reads[up] += moved
-                writes[mem.name] += moved
-            holder[o] = i + 1
-        loops = loops + steps
-        parent = lv.tiles
-    # the array copies, each stepping through every innermost tile
-    R, C = h.array.rows, h.array.cols
-    runs = math.prod(n for _, n in loops)
-    for o, n in _array_reads(m.dataflow, R, C, parent).items():
-        nbytes = n * runs * copies[-1] * bits[o] / 8
-        at = names[holder[o]]
-        if o == "O":
-            writes[at] += nbytes
-            reads[at] += max(0.0, nbytes - out_bytes)
-        else:
-            reads[at] += nbytes
-    compute = _array_cycles(m.dataflow, R, C, parent, runs)
-    busy = [compute, (reads["DRAM"] + writes["DRAM"]) / h.arch.dram_bytes_per_cycle]
-    for i, mem in enumerate(h.memories):
-        ports = ([(reads[mem.name] + writes[mem.name], mem.read_bytes_per_cycle)]
-                 if mem.shared_port else [(reads[mem.name], mem.read_bytes_per_cycle),
-                                          (writes[mem.name], mem.write_bytes_per_cycle)])
-        for moved, bw in ports:
-            if bw:
-                busy.append(moved / copies[i] / bw)
-    return Counts(reads, writes, compute, math.ceil(max(busy)))
+    state = _Partial.start(p, h)
+    for i, lv in enumerate(m.levels):
+        state = _add_level(p, h, state, i, lv, where, checked)
+    return _finish(p, h, m.dataflow, state)
 
 
 def _actions(p: GemmProblem, h: Hierarchy, c: Counts) -> Actions:
@@ -272,40 +310,86 @@ class Searched:
     scored: int
 
 
+@dataclass(frozen=True)
+class _Prices:
+    """What one contraction's energy and time cost on a hierarchy, for the search."""
+
+    h: Hierarchy
+    pj: dict[str, tuple[float, float]]  # per level ('DRAM' too): pJ per byte read, written
+    mac_pj: float                         # all the MACs
+    leak_pj_per_cycle: float
+    compute_floor: float                  # every array copy's share of the MACs, R x C a cycle
+
+    @classmethod
+    def of(cls, p: GemmProblem, h: Hierarchy) -> "_Prices":
+        # energy = sum of count x pJ (linear), so price one byte per level once
+        pj = {"DRAM": (h.dram.energy_pj("read_byte"), h.dram.energy_pj("write_byte")),
+              **{mem.name: (mem.read_pj_per_byte, mem.write_pj_per_byte) for mem in h.memories}}
+        leak = (sum(c.leak_mw for c in h.arch.components) / h.arch.clock_ghz
+                if h.arch.leakage else 0.0)
+        return cls(h, pj, p.macs * h.array.energy_pj("mac", p.fmt), leak,
+                   p.macs / (h.array.rows * h.array.cols * h.copies[-1]))
+
+    def energy_j(self, reads: dict, writes: dict, cycles: float) -> float:
+        return 1e-12 * (self.mac_pj + cycles * self.leak_pj_per_cycle + sum(
+            reads[k] * r + writes[k] * w for k, (r, w) in self.pj.items()))
+
+    def floor(self, state: _Partial, dram_floor: float) -> "_Cost":
+        """At most the cycles and energy of every mapping completing `state`: the levels
+        below only add to its counts, DRAM moves at least `dram_floor` bytes and the array
+        takes at least compute_floor; slack for float sums' order."""
+        h = self.h
+        cycles = math.ceil(max(self.compute_floor, dram_floor / h.arch.dram_bytes_per_cycle,
+                               _port_cycles(h, state.reads, state.writes)) * (1 - 1e-9))
+        dram = state.reads["DRAM"] + state.writes["DRAM"]
+        unmoved = max(0.0, dram_floor - dram) * min(self.pj["DRAM"]) * 1e-12
+        return _Cost(cycles, (self.energy_j(state.reads, state.writes, cycles) + unmoved)
+                     * (1 - 1e-9))
+
+
 def best(einsum: Einsum, h: Hierarchy, objective: str) -> Searched:
     """The best mapping of the map space (mapper/hierarchy.py) on `objective`: every
     candidate is counted exactly (closed form), so the search is exact over it. For
     latency, top levels are built and tried in order of their DRAM floor (the bytes
     mapper.hierarchy.dram_floor_bytes counts over DRAM's bandwidth), stopping at the first
-    floor above the best cycles found; other objectives count them all."""
+    floor above the best cycles found. Below the top, levels are chosen one after
+    another, and a choice of the levels above is left when its floor (_Prices.floor) on
+    every completion's cycles and energy ranks no better than the best found: no mapping
+    left is strictly better, so the result is the exhaustive one."""
     from sim.simulate import OBJECTIVE_KEYS
     rank = OBJECTIVE_KEYS[objective]
     mapper.check_format(einsum, h.arch)
     p = GemmProblem.of(einsum)
     where = (h.arch.file or None, einsum.where or einsum.name)
-    # energy = sum of count x pJ (linear), so price one byte per level once
-    pj = {"DRAM": (h.dram.energy_pj("read_byte"), h.dram.energy_pj("write_byte")),
-          **{mem.name: (mem.read_pj_per_byte, mem.write_pj_per_byte) for mem in h.memories}}
-    mac_pj = p.macs * h.array.energy_pj("mac", p.fmt)
-    leak_pj_per_cycle = (sum(c.leak_mw for c in h.arch.components) / h.arch.clock_ghz
-                         if h.arch.leakage else 0.0)
+    prices = _Prices.of(p, h)
     latency = objective == "latency"
-    per_cycle = h.arch.dram_bytes_per_cycle
+    R, C = h.array.rows, h.array.cols
     top, top_key, scored = None, None, 0
-    for floor, _, _, below in by_top_level(p, h.memories, h.array.dataflows, h.array.rows,
-                                           h.array.cols, by_floor=latency):
+
+    def search(i: int, state: _Partial, chosen: list, df: str, dram_floor: float):
+        """Every completion of `chosen` (the levels above level i, counted in `state`)."""
+        nonlocal top, top_key, scored
+        if i == len(h.memories):
+            c = _finish(p, h, df, state)
+            scored += 1
+            key = rank(_Cost(c.cycles, prices.energy_j(c.reads, c.writes, c.cycles)))
+            if top_key is None or key < top_key:
+                top, top_key = HierarchyMapping(df, tuple(chosen)), key
+            return
+        if top_key is not None and rank(prices.floor(state, dram_floor)) >= top_key:
+            return  # no completion is strictly better
+        for lv in level_choices(p, h.memories, i, df, R, C, state.parent):
+            search(i + 1, _add_level(p, h, state, i, lv, where, True), chosen + [lv], df,
+                   dram_floor)
+
+    for floor, df, level, _ in by_top_level(p, h.memories, h.array.dataflows, R, C,
+                                            by_floor=latency):
         # slack: float sums' order
         if latency and top_key is not None and math.ceil(
-                floor / per_cycle * (1 - 1e-9)) > top_key[0]:
+                floor / h.arch.dram_bytes_per_cycle * (1 - 1e-9)) > top_key[0]:
             break  # this top level and every later one cost more cycles
-        for m in below():
-            c = count(p, h, m, where, checked=True)
-            scored += 1
-            energy_j = 1e-12 * (mac_pj + c.cycles * leak_pj_per_cycle + sum(
-                c.reads[k] * r + c.writes[k] * w for k, (r, w) in pj.items()))
-            key = rank(_Cost(c.cycles, energy_j))
-            if top_key is None or key < top_key:
-                top, top_key = m, key
+        search(1, _add_level(p, h, _Partial.start(p, h), 0, level, where, True), [level], df,
+               floor)
     if top is None:
         raise SpecError(f"no mapping of Einsum '{einsum.name}' fits the memories of "
                         f"architecture '{h.arch.name}' (the tiles the array needs exceed a "

@@ -15,8 +15,8 @@ halved from there down to the array's side (and once below it if the side is not
 halving), keeping the largest tiles that fit (no other fitting tile is at least as
 large in every group: a larger tile never refetches more from the level above, up to
 rounding, and leaves the levels below more room), with each stepped group as the
-innermost loop and, at the top level, each operand stored below every loop or just
-above one it depends on, and one group may be stepped twice (_orders). B is stepped
+innermost loop, each operand stored below every loop or just above one it depends on,
+and one group may be stepped twice (_orders), at every level. B is stepped
 outermost with tile 1 below DRAM (every operand depends on B, so no reuse is lost).
 """
 
@@ -58,10 +58,11 @@ def level_loops(level, inner) -> list[tuple[str, int, int]]:
     return out
 
 
-def held(level, inner) -> list[tuple[int, ...]]:
+def held(level, inner, loops=None) -> list[tuple[int, ...]]:
     """The tile each operand kept at `level` holds: per group, the tile of the innermost
-    loop over it above the operand's storage, or all of `inner` if none is above."""
-    loops = level_loops(level, inner)
+    loop over it above the operand's storage, or all of `inner` if none is above.
+    `loops`: level_loops(level, inner), if already made."""
+    loops = level_loops(level, inner) if loops is None else loops
     out = []
     for d in level.depths or (len(loops),) * len(level.keep):
         extent = dict(zip(GROUPS, inner))
@@ -137,16 +138,15 @@ def _level_choices(memory, parent: tuple[int, ...], p: GemmProblem, align: dict)
 _CHOICES: dict = {}  # one search's levels x parent tiles (cleared by by_top_level)
 
 
-def _orders(top: bool):
-    """(loop order, the group it steps twice or None): each stepped group innermost; at
-    the top level also each group stepped outermost and again innermost, the other two
-    between (AccelForge's nvdla GEMM: M in 256s, N, K, then M in 128s)."""
+def _orders():
+    """(loop order, the group it steps twice or None): each stepped group innermost; also
+    each group stepped outermost and again innermost, the other two between
+    (AccelForge's nvdla GEMM: M in 256s, N, K, then M in 128s)."""
     for last in "MNK":
         yield "B" + "".join(g for g in "MNK" if g != last) + last, None
-    if top:
-        for g in "MNK":
-            for others in itertools.permutations([x for x in "MNK" if x != g]):
-                yield "B" + g + "".join(others) + g, g
+    for g in "MNK":
+        for others in itertools.permutations([x for x in "MNK" if x != g]):
+            yield "B" + g + "".join(others) + g, g
 
 
 def _choices(memory, parent, p, align, top: bool):
@@ -178,7 +178,7 @@ def _choices(memory, parent, p, align, top: bool):
                     floor = np.array([dram_floor_bytes(keep, moved, *dram)], dtype=float)
                 yield floor, 1, functools.partial(_same, level)
                 continue
-            for order, twice in _orders(top):
+            for order, twice in _orders():
                 grid = _Grid(order, twice, keep, halvings, inner, bits, cap, dram)
                 if len(grid.points):
                     yield grid.floors, len(grid.points), functools.partial(
@@ -203,7 +203,7 @@ def _neighbours(shape: tuple[int, ...]) -> list[tuple[int, np.ndarray]]:
 
 class _Grid:
     """The choices of one loop order: every storage depth of each kept operand (below
-    every loop, or at the top level just above one it depends on) with the tiles (from
+    every loop, or just above one it depends on) with the tiles (from
     `halvings`; and the outer loop's tile of the group stepped `twice`) that fit `cap`
     and that no other fitting tile covers in every group (a larger tile never refetches
     more from the level above, up to rounding, and leaves the levels below more room).
@@ -236,7 +236,7 @@ class _Grid:
                 for i, g in enumerate(order)]
         # storage depths; not above a B loop of one step (the same as just below it)
         self.options = options = [
-            sorted({len(order)} | {i for i, g in enumerate(order) if top and g in OPERANDS[o]
+            sorted({len(order)} | {i for i, g in enumerate(order) if g in OPERANDS[o]
                                    and (g != "B" or inner[0] > 1)}) for o in keep]
         if top:  # each loop's steps, and the steps of it and every loop outside it
             extent = {g: inner[GROUPS.index(g)] for g in GROUPS}
@@ -313,7 +313,9 @@ class _Grid:
 def _canonical(name, keep, inner, loops, depths, split) -> LevelMapping:
     """One LevelMapping per distinct behaviour: loops (group, tile) that step once are
     dropped from the order's meaning (their groups moved outermost) and the depths
-    counted over the loops that step."""
+    counted over the loops that step; an operand stored above only loops it does not
+    depend on is stored below them (it holds the same tile, and visits() reuses it across
+    them either way)."""
     extent = dict(zip(GROUPS, inner))
     stepping = []
     for g, t in loops:
@@ -321,9 +323,10 @@ def _canonical(name, keep, inner, loops, depths, split) -> LevelMapping:
         extent[g] = t
     steps = [gt for gt, s in zip(loops, stepping) if s]
     still = list(dict.fromkeys(g for g, _ in loops if g not in {g for g, _ in steps}))
-    eff = tuple(len(still) + sum(stepping[:d]) for d in depths)
     order = "".join(still) + "".join(g for g, _ in steps)
     full = len(order)
+    eff = tuple(full if all(g not in OPERANDS[o] for g in order[d:]) else d
+                for o, d in zip(keep, (len(still) + sum(stepping[:d]) for d in depths)))
     twice = len(set(order)) < full
     return LevelMapping(name, keep, tuple(extent[g] for g in GROUPS), order, split,
                         None if all(d == full for d in eff) else eff,

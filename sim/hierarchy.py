@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -66,7 +66,7 @@ class Hierarchy:
         memories = tuple(c for c in arch.components if isinstance(c, Memory))
         return cls(arch, only(DRAM), memories, only(Array2D), only(Array1D, needed=False))
 
-    @property
+    @cached_property
     def copies(self) -> list[int]:
         """Copies of each memory level (and, last, of the array)."""
         out, n = [], 1
@@ -74,6 +74,15 @@ class Hierarchy:
             n *= m.instances
             out.append(n)
         return out + [n]
+
+    @cached_property
+    def names(self) -> list[str]:
+        """'DRAM' and each memory level's name, top-down (the keys of Counts)."""
+        return ["DRAM"] + [mem.name for mem in self.memories]
+
+    @cached_property
+    def dram_bytes_per_cycle(self) -> float:
+        return self.arch.dram_bytes_per_cycle
 
 
 def _check(m: HierarchyMapping, h: Hierarchy, p: GemmProblem, where):
@@ -158,8 +167,7 @@ class _Partial:
 
     @classmethod
     def start(cls, p: GemmProblem, h: Hierarchy) -> "_Partial":
-        names = ["DRAM"] + [mem.name for mem in h.memories]
-        return cls(dict.fromkeys(names, 0.0), dict.fromkeys(names, 0.0), (),
+        return cls(dict.fromkeys(h.names, 0.0), dict.fromkeys(h.names, 0.0), (),
                    tuple(p.size(g) for g in GROUPS), {o: 0 for o in OPERANDS})
 
 
@@ -169,7 +177,7 @@ def _add_level(p: GemmProblem, h: Hierarchy, state: _Partial, i: int, lv, where,
     mem = h.memories[i]
     bits = dict(p.bits)
     copies = h.copies[i]
-    names = ["DRAM"] + [m.name for m in h.memories]
+    names = h.names
     reads, writes, holder = dict(state.reads), dict(state.writes), dict(state.holder)
     inner = list(state.parent)
     if lv.spatial:
@@ -187,8 +195,8 @@ def _add_level(p: GemmProblem, h: Hierarchy, state: _Partial, i: int, lv, where,
                         + (" double-buffered" if mem.double_buffered else ""), *where)
     steps = [(g, n) for g, n, _ in loops_here]
     depths = lv.depths or (len(steps),) * len(lv.keep)
-    out_bytes = p.operand_bytes("O")
-    for o, depth, tile in zip(lv.keep, depths, held(lv, inner)):
+    out_bytes = _out_bytes(p)
+    for o, depth, tile in zip(lv.keep, depths, held(lv, inner, loops_here)):
         moved = visits([*state.loops, *steps[:depth]], o) * tile_bytes(tile, o, bits[o]) * copies
         up = names[holder[o]]
         if o == "O":  # drains, and refills of partial sums (not the first residency)
@@ -204,13 +212,18 @@ def _add_level(p: GemmProblem, h: Hierarchy, state: _Partial, i: int, lv, where,
     return _Partial(reads, writes, state.loops + tuple(steps), lv.tiles, holder)
 
 
+@lru_cache(maxsize=256)
+def _out_bytes(p: GemmProblem) -> int:
+    return p.operand_bytes("O")
+
+
 def _finish(p: GemmProblem, h: Hierarchy, df: str, state: _Partial) -> Counts:
     """The counts once every level is in `state`: the array copies, each stepping through
     every innermost tile, and the time (the longest of the array and every port)."""
     bits = dict(p.bits)
-    names = ["DRAM"] + [mem.name for mem in h.memories]
+    names = h.names
     reads, writes = dict(state.reads), dict(state.writes)
-    out_bytes = p.operand_bytes("O")
+    out_bytes = _out_bytes(p)
     R, C = h.array.rows, h.array.cols
     runs = math.prod(n for _, n in state.loops)
     copies = h.copies
@@ -229,7 +242,7 @@ def _finish(p: GemmProblem, h: Hierarchy, df: str, state: _Partial) -> Counts:
 def _port_cycles(h: Hierarchy, reads: dict, writes: dict) -> float:
     """The busiest port's time moving `reads` and `writes` (DRAM's one port, each copy's
     read and write ports or its one shared port)."""
-    busy = [(reads["DRAM"] + writes["DRAM"]) / h.arch.dram_bytes_per_cycle]
+    busy = [(reads["DRAM"] + writes["DRAM"]) / h.dram_bytes_per_cycle]
     for n, mem in zip(h.copies, h.memories):
         ports = ([(reads[mem.name] + writes[mem.name], mem.read_bytes_per_cycle)]
                  if mem.shared_port else [(reads[mem.name], mem.read_bytes_per_cycle),
@@ -334,12 +347,15 @@ class _Prices:
         return 1e-12 * (self.mac_pj + cycles * self.leak_pj_per_cycle + sum(
             reads[k] * r + writes[k] * w for k, (r, w) in self.pj.items()))
 
-    def floor(self, state: _Partial, dram_floor: float) -> "_Cost":
-        """At most the cycles and energy of every mapping completing `state`: the levels
-        below only add to its counts, DRAM moves at least `dram_floor` bytes and the array
-        takes at least compute_floor; slack for float sums' order."""
+    def floor(self, state: _Partial, dram_floor: float, df: str) -> "_Cost":
+        """At most the cycles and energy of every mapping completing `state` on dataflow
+        `df`: the levels below only add to its counts, DRAM moves at least `dram_floor`
+        bytes, and the array takes compute_floor, one fill and drain and (ws, is) the
+        first weight preload (_array_cycles); slack for float sums' order."""
         h = self.h
-        cycles = math.ceil(max(self.compute_floor, dram_floor / h.arch.dram_bytes_per_cycle,
+        R, C = h.array.rows, h.array.cols
+        compute = self.compute_floor + R + C - 1 + (0 if df == "os" else R)
+        cycles = math.ceil(max(compute, dram_floor / h.arch.dram_bytes_per_cycle,
                                _port_cycles(h, state.reads, state.writes)) * (1 - 1e-9))
         dram = state.reads["DRAM"] + state.writes["DRAM"]
         unmoved = max(0.0, dram_floor - dram) * min(self.pj["DRAM"]) * 1e-12
@@ -376,7 +392,7 @@ def best(einsum: Einsum, h: Hierarchy, objective: str) -> Searched:
             if top_key is None or key < top_key:
                 top, top_key = HierarchyMapping(df, tuple(chosen)), key
             return
-        if top_key is not None and rank(prices.floor(state, dram_floor)) >= top_key:
+        if top_key is not None and rank(prices.floor(state, dram_floor, df)) >= top_key:
             return  # no completion is strictly better
         for lv in level_choices(p, h.memories, i, df, R, C, state.parent):
             search(i + 1, _add_level(p, h, state, i, lv, where, True), chosen + [lv], df,

@@ -187,29 +187,32 @@ def test_search_is_the_best_of_its_space(write_yaml):
     h = Hierarchy.of(a)
     e = gemm(write_yaml, 96, 80, 72).einsums[0]
     p = GemmProblem.of(e)
-    every = [evaluate(e, h, m) for m in candidates(p, h.memories, ["ws", "os", "is"], 8, 8)]
-    assert any(m.depths for r in every for m in r.mapping.levels)  # storage above loops too
-    assert any(m.loop_tiles for r in every for m in r.mapping.levels)  # a group stepped twice
+    # every candidate, counted; on the way: the DRAM floor of each top level bounds every
+    # mapping under it (and is reached), and so does the floor on cycles and energy of
+    # the top level's counts
+    every, gaps, prices = [], [], _Prices.of(p, h)
+    for floor, df, level, below in by_top_level(p, h.memories, ["ws", "os", "is"], 8, 8):
+        least = prices.floor(_add_level(p, h, _Partial.start(p, h), 0, level, None, True),
+                             floor, df)
+        for m in below():
+            r = evaluate(e, h, m)
+            every.append(r)
+            gaps.append(r.dram_read_bytes + r.dram_write_bytes - floor)
+            assert least.cycles <= r.cycles and least.energy_j <= r.energy_j
+    assert min(gaps) == pytest.approx(0, abs=1e-6) and all(g >= -1e-6 for g in gaps)
+    assert [r.mapping for r in every] == list(candidates(p, h.memories, ["ws", "os", "is"],
+                                                         8, 8))
+    # storage above loops, and a group stepped twice, at the top level and below it
+    for levels in (slice(0, 1), slice(1, None)):
+        assert any(m.depths for r in every for m in r.mapping.levels[levels])
+        assert any(m.loop_tiles for r in every for m in r.mapping.levels[levels])
     for objective in ("latency", "energy", "edp"):
         found = best(e, h, objective)
         rank = OBJECTIVE_KEYS[objective]
         # latency stops at the first top level whose DRAM floor exceeds the best cycles;
-        # every objective leaves a choice of the top level whose floor ranks no better
+        # every objective leaves a choice of the levels above whose floor ranks no better
         assert found.scored < len(every)
         assert rank(found.result) == min(rank(r) for r in every)
-    # the DRAM floor of each top level bounds every mapping under it, and is reached;
-    # so does the floor on cycles and energy of the top level's counts
-    gaps, prices = [], _Prices.of(p, h)
-    for floor, df, level, below in by_top_level(p, h.memories, ["ws", "os", "is"], 8, 8):
-        least = prices.floor(_add_level(p, h, _Partial.start(p, h), 0, level, None, True),
-                             floor)
-        for m in below():
-            c = count(p, h, m, None)
-            gaps.append(c.reads["DRAM"] + c.writes["DRAM"] - floor)
-            assert least.cycles <= c.cycles
-            assert least.energy_j <= prices.energy_j(c.reads, c.writes, c.cycles)
-    assert len(gaps) == len(every) and min(gaps) == pytest.approx(0, abs=1e-6)
-    assert all(g >= -1e-6 for g in gaps)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

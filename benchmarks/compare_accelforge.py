@@ -134,6 +134,16 @@ def table(rows: list[dict]) -> str:
     return "\n".join(out)
 
 
+def ours_table(rows: list[tuple[str, dict]]) -> str:
+    out = ["| case | ours cycles | ours µJ | DRAM MB | time to map (slowest of the runs; "
+           "median wall, CPU) |", "|---|---|---|---|---|"]
+    for name, o in rows:
+        out.append(f"| {name} | {o['cycles']:,} | {o['energy_uj']:,.5g} | "
+                   f"{o['dram_bytes'] / 1e6:,.4g} | {o['map_s'] * 1e3:.1f} ms "
+                   f"({o['median_s'] * 1e3:.1f}, {o['median_cpu_s'] * 1e3:.1f} ms) |")
+    return "\n".join(out)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", default=",".join(CASES), help="comma-separated: "
@@ -142,11 +152,16 @@ def main():
                         help="folder keeping each finished case as JSON")
     parser.add_argument("--jobs", type=int, default=1, help="AccelForge's parallel jobs")
     parser.add_argument("--repeat", type=int, default=5, help="runs of ours per case")
+    parser.add_argument("--ours-only", action="store_true",
+                        help="run only this tool (AccelForge's examples are still needed)")
     args = parser.parse_args()
     try:
         import accelforge  # noqa: F401
     except ImportError:
         print("accelforge is not installed (pip install accelsim[peers]); nothing to compare")
+        return
+    if args.ours_only:
+        print(ours_table([(name, run_ours(name, args.repeat)) for name in args.cases.split(",")]))
         return
     store = Path(args.store)
     store.mkdir(parents=True, exist_ok=True)

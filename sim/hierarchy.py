@@ -36,7 +36,7 @@ from mapper.gemm import OPERANDS, GemmProblem
 from mapper.hierarchy import (ARRAY_DIMS, by_top_level, fits, held, level_choices,
                               level_loops, tile_bytes, visits)
 from mapper.mapping import GROUPS, OPERAND_ROLE, ROLE_OPERAND, HierarchyMapping, VectorMapping
-from sim.array2d import Folds, fold_starts
+from sim.array2d import fold_starts
 from sim.energy import Actions
 from sim.registry import cascade_engine
 from sim.result import EinsumResult, Result
@@ -126,10 +126,11 @@ def _tile_steps(df: str, R: int, C: int, tile: tuple) -> tuple[int, int]:
     """(steps before the first fold starts, steps from one tile's start to the next's)."""
     t = dict(zip(GROUPS, tile))
     rg, cg, tg = ARRAY_DIMS[df]
-    folds = Folds.grid(t[rg], t[cg], t[tg], R, C, repeat=t["B"])
-    starts = fold_starts("os" if df == "os" else "ws", R, folds.L)
-    last_gap = int(folds.L[-1]) if df == "os" else max(int(folds.L[-1]), R)
-    return int(starts[0]), int(starts[-1] - starts[0]) + last_gap
+    folds = math.ceil(t[rg] / R) * math.ceil(t[cg] / C) * t["B"]  # Folds.grid's
+    L = t[tg]  # every fold streams as long, so the gaps between folds are equal
+    starts = fold_starts("os" if df == "os" else "ws", R, np.array([L, L]))
+    last_gap = L if df == "os" else max(L, R)
+    return int(starts[0]), (folds - 1) * int(starts[1] - starts[0]) + last_gap
 
 
 def _array_reads(df: str, R: int, C: int, tile: tuple) -> dict[str, int]:

@@ -51,7 +51,7 @@ def run(workload, arch_name, objective, mapping_file, save_mapping, as_json, exp
     if explain is not None and explain not in {e.name for e in cascade.einsums}:
         raise SpecError(f"--explain names Einsum '{explain}', which is not in workload "
                         f"'{cascade.name}'", workload, "einsums")
-    if as_json:
+    if as_json or not console.is_terminal:  # a spinner only where someone watches it
         result = simulate(cascade, architecture, fixed, objective)
     else:
         with console.status(f"simulating {len(cascade.einsums)} Einsums of {cascade.name}"):

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import click
+from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
 
@@ -179,13 +180,17 @@ def _summary(result, wall: float, arch_label: str | None = None):
                   title_justify="left")
     mac_scale, mac_unit = prefix_for(max((r[3] for r in by.values()), default=0), "MAC")
     j_scale, j_unit = prefix_for(max((r[4] for r in by.values()), default=0.0), "J")
-    for col in ("Einsum", "unit", "n", "cycles", "share", "stall", f"{mac_unit}s", j_unit):
-        table.add_column(col, justify="left" if col in ("Einsum", "unit") else "right",
-                         no_wrap=True)
     total_cycles = max(1, d["cycles"])
-    for (op, unit), (n, cycles, stall, macs, joules) in by.items():
-        table.add_row(op, unit, str(n), f"{cycles:,}", f"{cycles / total_cycles:.1%}",
-                      f"{stall:,}", sig(macs / mac_scale), sig(joules / j_scale))
+    rows = [(op, unit, str(n), f"{cycles:,}", f"{cycles / total_cycles:.1%}", f"{stall:,}",
+             sig(macs / mac_scale), sig(joules / j_scale))
+            for (op, unit), (n, cycles, stall, macs, joules) in by.items()]
+    header = ("Einsum", "unit", "n", "cycles", "share", "stall", f"{mac_unit}s", j_unit)
+    for i, col in enumerate(header):
+        # the widths given, so rich does not measure each cell (a third of its time here)
+        table.add_column(col, justify="left" if col in ("Einsum", "unit") else "right",
+                         no_wrap=True, width=max(cell_len(c) for c in (col, *(r[i] for r in rows))))
+    for row in rows:
+        table.add_row(*row)
     console.print(table)
     energy = Table(title="energy by component", title_justify="left")
     energy.add_column("component")

@@ -187,8 +187,9 @@ def _summary(result, wall: float, arch_label: str | None = None):
     header = ("Einsum", "unit", "n", "cycles", "share", "stall", f"{mac_unit}s", j_unit)
     for i, col in enumerate(header):
         # the widths given, so rich does not measure each cell (a third of its time here)
+        width = max(cell_len(c) for c in (col, *(r[i] for r in rows)))
         table.add_column(col, justify="left" if col in ("Einsum", "unit") else "right",
-                         no_wrap=True, width=max(cell_len(c) for c in (col, *(r[i] for r in rows))))
+                         no_wrap=True, width=width)
     for row in rows:
         table.add_row(*row)
     console.print(table)

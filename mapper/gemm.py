@@ -84,7 +84,8 @@ def tile_candidates(size: int, align: int, limit: int = MAX_CANDIDATES_PER_GROUP
         m *= 2
     cands = sorted(c for c in cands if c >= min(align, size))
     if len(cands) > limit:  # keep a log-spaced subset, always the ends
-        pick = np.unique(np.round(np.geomspace(1, len(cands), limit)) - 1)
+        # sorted(set()): np.unique of a plain array imports numpy.ma (10 ms of a process)
+        pick = sorted(set(np.round(np.geomspace(1, len(cands), limit)).astype(int) - 1))
         cands = [cands[int(i)] for i in pick]
     for n in range(2, splits + 1):
         cands += [c for c in (-(-size // n), -(-size // (n * align)) * align) if align <= c < size]
@@ -393,7 +394,7 @@ class _Scorer:
         starts = np.cumsum([0] + [tl[3].size for tl in self.tilings])
         which = np.searchsorted(starts, indices, side="right") - 1
         cycles, energy, found = [], [], []  # found: (dataflow, rows, tiles, order) per part
-        for k in np.unique(which):
+        for k in sorted(set(which.tolist())):  # not np.unique: see tile_candidates
             dataflow, rows, prep = self.tilings[k][:3]
             sub = _take(prep, indices[which == k] - starts[k])
             canonical = _canonical(sub["counts"])

@@ -8,7 +8,7 @@ from yamlspec import SpecError
 from yamlspec.limits import MAX_EINSUMS, MAX_POINTS, MAX_RANK, MAX_TENSOR_ELEMENTS
 from workloads.formats import format_bits
 from workloads.ir import Cascade, Einsum, Tensor
-from workloads.parse import parse_einsum
+from workloads.parse import Parser
 
 
 class CascadeBuilder:
@@ -24,6 +24,7 @@ class CascadeBuilder:
         self.einsums: list[Einsum] = []
         self._tensors: dict[str, Tensor] = {}
         self._exprs: dict = {}  # equal expressions shared, so comparing them is by identity
+        self._parser = Parser()  # each layer's texts differ only in names: one parse per form
 
     def declare(self, tensor: str, fmt: str):
         """Give `tensor` a number format other than the default."""
@@ -41,8 +42,8 @@ class CascadeBuilder:
 
     def add(self, text: str, reduce: str | None = None, name: str | None = None,
             ranks: dict[str, int] | None = None, where: str = "") -> Einsum:
-        einsum = parse_einsum(text, ranks or self.ranks, self._tensor, reduce=reduce, name=name,
-                              file=self.source or None, where=where)
+        einsum = self._parser.parse(text, ranks or self.ranks, self._tensor, reduce=reduce,
+                                    name=name, file=self.source or None, where=where)
         self._check_size(einsum, where)
         expr = self._exprs.setdefault(einsum.expr, einsum.expr)
         if expr is not einsum.expr:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+import gc
 import re
 import time
 from pathlib import Path
 
 import click
+from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
 
@@ -42,6 +45,7 @@ def run(workload, arch_name, objective, mapping_file, save_mapping, as_json, exp
     import workloads
     from sim.simulate import simulate
 
+    _freeze_imports()
     start = time.perf_counter()
     if save_mapping:
         check_writable(save_mapping, "--save-mapping")  # before simulating, not after
@@ -51,7 +55,7 @@ def run(workload, arch_name, objective, mapping_file, save_mapping, as_json, exp
     if explain is not None and explain not in {e.name for e in cascade.einsums}:
         raise SpecError(f"--explain names Einsum '{explain}', which is not in workload "
                         f"'{cascade.name}'", workload, "einsums")
-    if as_json:
+    if as_json or not console.is_terminal:  # a spinner only where someone watches it
         result = simulate(cascade, architecture, fixed, objective)
     else:
         with console.status(f"simulating {len(cascade.einsums)} Einsums of {cascade.name}"):
@@ -66,6 +70,14 @@ def run(workload, arch_name, objective, mapping_file, save_mapping, as_json, exp
         console.print(f"mapping written to {save_mapping}")
     if explain is not None:
         _explain(cascade, architecture, fixed or {}, objective, explain, result)
+
+
+@functools.cache  # once: a long-lived caller's later garbage stays collectable
+def _freeze_imports():
+    """What the process imported lives until it ends: out of the collector's way, its
+    full collections (and the one at exit) walk only what the run makes (~50 ms of a
+    GPT-2 run, docs/benchmarks.md "Fourth pass")."""
+    gc.freeze()
 
 
 def _explain(cascade, architecture, fixed, objective, name, result):
@@ -168,13 +180,18 @@ def _summary(result, wall: float, arch_label: str | None = None):
                   title_justify="left")
     mac_scale, mac_unit = prefix_for(max((r[3] for r in by.values()), default=0), "MAC")
     j_scale, j_unit = prefix_for(max((r[4] for r in by.values()), default=0.0), "J")
-    for col in ("Einsum", "unit", "n", "cycles", "share", "stall", f"{mac_unit}s", j_unit):
-        table.add_column(col, justify="left" if col in ("Einsum", "unit") else "right",
-                         no_wrap=True)
     total_cycles = max(1, d["cycles"])
-    for (op, unit), (n, cycles, stall, macs, joules) in by.items():
-        table.add_row(op, unit, str(n), f"{cycles:,}", f"{cycles / total_cycles:.1%}",
-                      f"{stall:,}", sig(macs / mac_scale), sig(joules / j_scale))
+    rows = [(op, unit, str(n), f"{cycles:,}", f"{cycles / total_cycles:.1%}", f"{stall:,}",
+             sig(macs / mac_scale), sig(joules / j_scale))
+            for (op, unit), (n, cycles, stall, macs, joules) in by.items()]
+    header = ("Einsum", "unit", "n", "cycles", "share", "stall", f"{mac_unit}s", j_unit)
+    for i, col in enumerate(header):
+        # the widths given, so rich does not measure each cell (a third of its time here)
+        width = max(cell_len(c) for c in (col, *(r[i] for r in rows)))
+        table.add_column(col, justify="left" if col in ("Einsum", "unit") else "right",
+                         no_wrap=True, width=width)
+    for row in rows:
+        table.add_row(*row)
     console.print(table)
     energy = Table(title="energy by component", title_justify="left")
     energy.add_column("component")

@@ -35,10 +35,11 @@ import mapper
 from mapper.gemm import OPERANDS, GemmProblem
 from mapper.hierarchy import (ARRAY_DIMS, by_top_level, fits, held, level_loops, tile_bytes,
                               visits)
-from mapper.mapping import GROUPS, OPERAND_ROLE, ROLE_OPERAND, HierarchyMapping, VectorMapping
+from mapper.hierarchy_fusion import check_resident, holds_whole
+from mapper.mapping import (GROUPS, OPERAND_ROLE, ROLE_OPERAND, FusedStep, HierarchyMapping,
+                            VectorMapping)
 from sim.array2d import Folds, fold_starts
 from sim.energy import Actions
-from sim.registry import cascade_engine
 from sim.result import EinsumResult, Result
 from workloads import Cascade, Einsum
 
@@ -145,9 +146,11 @@ class Counts:
 
 
 def count(p: GemmProblem, h: Hierarchy, m: HierarchyMapping, where,
-          checked: bool = False) -> Counts:
+          checked: bool = False, resident: frozenset = frozenset()) -> Counts:
     """Count and time one contraction under `m` (module docstring); `checked`: the
-    mapping comes from the map space, which holds only valid ones."""
+    mapping comes from the map space, which holds only valid ones. `resident`: operands
+    a fused chain keeps whole in the top memory level (sim/hierarchy_fusion.py), which
+    never cross DRAM."""
     if not checked:
         _check(m, h, p, where)
     bits = dict(p.bits)
@@ -177,6 +180,9 @@ def count(p: GemmProblem, h: Hierarchy, m: HierarchyMapping, where,
         steps = [(g, n) for g, n, _ in loops_here]
         depths = lv.depths or (len(steps),) * len(lv.keep)
         for o, depth, tile in zip(lv.keep, depths, held(lv, inner)):
+            if i == 0 and o in resident:  # already there, or stays there
+                holder[o] = 1
+                continue
             moved = visits(loops + steps[:depth], o) * tile_bytes(tile, o, bits[o]) * copies[i]
             up = names[holder[o]]
             if o == "O":  # drains, and refills of partial sums (not the first residency)
@@ -203,15 +209,19 @@ def count(p: GemmProblem, h: Hierarchy, m: HierarchyMapping, where,
         else:
             reads[at] += nbytes
     compute = _array_cycles(m.dataflow, R, C, parent, runs)
-    busy = [compute, (reads["DRAM"] + writes["DRAM"]) / h.arch.dram_bytes_per_cycle]
-    for i, mem in enumerate(h.memories):
+    return Counts(reads, writes, compute, math.ceil(max(compute, *port_cycles(h, reads, writes))))
+
+
+def port_cycles(h: Hierarchy, reads: dict, writes: dict) -> list[float]:
+    """Cycles each port is busy moving the bytes read from and written to each level:
+    DRAM's one port, each copy's read and write ports (or its one shared port)."""
+    busy = [(reads["DRAM"] + writes["DRAM"]) / h.arch.dram_bytes_per_cycle]
+    for mem, copies in zip(h.memories, h.copies):
         ports = ([(reads[mem.name] + writes[mem.name], mem.read_bytes_per_cycle)]
                  if mem.shared_port else [(reads[mem.name], mem.read_bytes_per_cycle),
                                           (writes[mem.name], mem.write_bytes_per_cycle)])
-        for moved, bw in ports:
-            if bw:
-                busy.append(moved / copies[i] / bw)
-    return Counts(reads, writes, compute, math.ceil(max(busy)))
+        busy += [moved / copies / bw for moved, bw in ports if bw]
+    return busy
 
 
 def _actions(p: GemmProblem, h: Hierarchy, c: Counts) -> Actions:
@@ -229,10 +239,14 @@ def _where(einsum: Einsum, h: Hierarchy, m: HierarchyMapping):
             else (h.arch.file or None, einsum.where or einsum.name))
 
 
-def evaluate(einsum: Einsum, h: Hierarchy, m: HierarchyMapping) -> EinsumResult:
-    """One contraction under `m`, counted, timed and priced."""
-    p = GemmProblem.of(einsum)
-    c = count(p, h, m, _where(einsum, h, m))
+def evaluate(einsum: Einsum, h: Hierarchy, m: HierarchyMapping, problem: GemmProblem | None = None,
+             resident: frozenset = frozenset()) -> EinsumResult:
+    """One contraction under `m`, counted, timed and priced; `problem`: a piece of it
+    (a fused chain's, sim/hierarchy_fusion.py), with `resident` operands (count())."""
+    p = problem or GemmProblem.of(einsum)
+    if resident:
+        check_resident(m, p, resident, _where(einsum, h, m))
+    c = count(p, h, m, _where(einsum, h, m), resident=resident)
     top = h.memories[0].name
     return EinsumResult(
         name=einsum.name, kind="contraction", unit=h.array.name, cycles=c.cycles,
@@ -242,28 +256,48 @@ def evaluate(einsum: Einsum, h: Hierarchy, m: HierarchyMapping) -> EinsumResult:
         energy_pj=_actions(p, h, c).pj, mapping=m)
 
 
-def _vector(einsum: Einsum, h: Hierarchy) -> EinsumResult:
-    """A non-contraction on the vector unit, operands streamed from and to DRAM."""
+def vector_einsum(einsum: Einsum, h: Hierarchy, rank: str | None = None, pieces: int = 1,
+            reads: str | None = None, keeps_output: bool = False) -> EinsumResult | None:
+    """A non-contraction on the vector unit, operands streamed from and to DRAM; in a
+    fused chain (sim/hierarchy_fusion.py), one of `pieces` slices along `rank`, reading
+    the intermediate `reads` from the top level and keeping its output there if
+    `keeps_output` (None if those slices, held whole, do not fit the top level)."""
     if h.vector is None:
         raise SpecError(f"Einsum '{einsum.name}' is not a contraction and architecture "
                         f"'{h.arch.name}' has no array1d to run it", h.arch.file or None,
                         "architecture.components")
     mapper.check_format(einsum, h.arch)
-    points = einsum.output.tensor.elements
-    lane_cycles = max(sum(einsum.vector_ops.values()), points * h.vector.expr_cycles(einsum.expr))
+    points = einsum.output.tensor.elements // pieces
+    lane_cycles = max(sum(einsum.vector_ops.values()) // pieces,
+                      points * h.vector.expr_cycles(einsum.expr))
     compute = math.ceil(lane_cycles / h.vector.lanes)
-    rd = sum(r.tensor.bytes for r in einsum.inputs)
-    wr = einsum.output.tensor.bytes
-    cycles = math.ceil(max(compute, (rd + wr) / h.arch.dram_bytes_per_cycle))
+
+    def piece_bytes(ref):  # a slice if the tensor is indexed by the split rank
+        if rank not in ref.ranks:
+            return ref.tensor.bytes
+        return math.ceil(ref.tensor.elements // pieces * ref.tensor.bits / 8)
+    top = h.memories[0].name
+    reads_ = dict.fromkeys(["DRAM", *(mem.name for mem in h.memories)], 0)
+    writes = dict(reads_)
+    for ref in einsum.inputs:
+        reads_[top if ref.tensor.name == reads else "DRAM"] += piece_bytes(ref)
+    writes[top if keeps_output else "DRAM"] += piece_bytes(einsum.output)
+    on_chip = reads_[top] + writes[top]
+    if on_chip * (2 if h.memories[0].double_buffered else 1) > h.memories[0].capacity_bytes:
+        return None
+    cycles = math.ceil(max(compute, *port_cycles(h, reads_, writes)))
     actions = Actions()
     for op, n in einsum.vector_ops.items():
-        actions.add(h.vector, op, n)
-    actions.add(h.dram, "read_byte", rd, key=f"{h.dram.name}.read")
-    actions.add(h.dram, "write_byte", wr, key=f"{h.dram.name}.write")
+        actions.add(h.vector, op, n // pieces)
+    if on_chip:
+        actions.add(h.memories[0], "read_byte", reads_[top], key=f"{top}.read")
+        actions.add(h.memories[0], "write_byte", writes[top], key=f"{top}.write")
+    actions.add(h.dram, "read_byte", reads_["DRAM"], key=f"{h.dram.name}.read")
+    actions.add(h.dram, "write_byte", writes["DRAM"], key=f"{h.dram.name}.write")
     return EinsumResult(einsum.name, "vector", h.vector.name, cycles, compute, 0,
-                        sum(einsum.vector_ops.values()), {h.vector.name: float(points)},
-                        rd, wr, 0, 0, actions.leakage(h.arch, cycles).pj,
-                        VectorMapping(points))
+                        sum(einsum.vector_ops.values()) // pieces, {h.vector.name: float(points)},
+                        reads_["DRAM"], writes["DRAM"], reads_[top], writes[top],
+                        actions.leakage(h.arch, cycles).pj, VectorMapping(points))
 
 
 @dataclass(frozen=True)
@@ -272,16 +306,20 @@ class Searched:
     scored: int
 
 
-def best(einsum: Einsum, h: Hierarchy, objective: str) -> Searched:
+def best(einsum: Einsum, h: Hierarchy, objective: str, problem: GemmProblem | None = None,
+         resident: frozenset = frozenset()) -> Searched:
     """The best mapping of the map space (mapper/hierarchy.py) on `objective`: every
     candidate is counted exactly (closed form), so the search is exact over it. For
     latency, top levels are built and tried in order of their DRAM floor (the bytes
     mapper.hierarchy.dram_floor_bytes counts over DRAM's bandwidth), stopping at the first
-    floor above the best cycles found; other objectives count them all."""
+    floor above the best cycles found; other objectives count them all. `problem` and
+    `resident`: a piece of a fused chain (evaluate()); only top levels holding the
+    resident operands whole are in its space, and their floors drop those bytes."""
     from sim.simulate import OBJECTIVE_KEYS
     rank = OBJECTIVE_KEYS[objective]
     mapper.check_format(einsum, h.arch)
-    p = GemmProblem.of(einsum)
+    p = problem or GemmProblem.of(einsum)
+    on_chip = sum(p.operand_bytes(o) for o in resident)
     where = (h.arch.file or None, einsum.where or einsum.name)
     # energy = sum of count x pJ (linear), so price one byte per level once
     pj = {"DRAM": (h.dram.energy_pj("read_byte"), h.dram.energy_pj("write_byte")),
@@ -292,14 +330,17 @@ def best(einsum: Einsum, h: Hierarchy, objective: str) -> Searched:
     latency = objective == "latency"
     per_cycle = h.arch.dram_bytes_per_cycle
     top, top_key, scored = None, None, 0
-    for floor, _, _, below in by_top_level(p, h.memories, h.array.dataflows, h.array.rows,
-                                           h.array.cols, by_floor=latency):
+    for floor, _, level, below in by_top_level(p, h.memories, h.array.dataflows, h.array.rows,
+                                               h.array.cols, by_floor=latency):
+        if resident and not holds_whole(level, p, resident):
+            continue
+        floor -= on_chip  # held whole: each crosses DRAM exactly once when not resident
         # slack: float sums' order
         if latency and top_key is not None and math.ceil(
                 floor / per_cycle * (1 - 1e-9)) > top_key[0]:
             break  # this top level and every later one cost more cycles
         for m in below():
-            c = count(p, h, m, where, checked=True)
+            c = count(p, h, m, where, checked=True, resident=resident)
             scored += 1
             energy_j = 1e-12 * (mac_pj + c.cycles * leak_pj_per_cycle + sum(
                 c.reads[k] * r + c.writes[k] * w for k, (r, w) in pj.items()))
@@ -310,7 +351,7 @@ def best(einsum: Einsum, h: Hierarchy, objective: str) -> Searched:
         raise SpecError(f"no mapping of Einsum '{einsum.name}' fits the memories of "
                         f"architecture '{h.arch.name}' (the tiles the array needs exceed a "
                         f"level that must keep them)", *where)
-    return Searched(evaluate(einsum, h, top), scored)
+    return Searched(evaluate(einsum, h, top, problem, resident), scored)
 
 
 @dataclass(frozen=True)
@@ -319,11 +360,14 @@ class _Cost:  # what OBJECTIVE_KEYS reads of a result
     energy_j: float
 
 
-@cascade_engine("memory")
 def simulate_hierarchy(cascade: Cascade, arch: Architecture, mapping=None,
                        objective: str = "latency",
-                       progress: Callable[[int, int], None] | None = None) -> Result:
-    """Every Einsum one after another (unfused): a given HierarchyMapping, else the best."""
+                       progress: Callable[[int, int], None] | None = None,
+                       fuse: Callable | None = None) -> Result:
+    """Every Einsum one after another (unfused): a given HierarchyMapping, else the best;
+    then `fuse(cascade, h, objective, rows, given)` (sim/hierarchy_fusion.py, the engine
+    registered for `memory`) may replace them with fused chains (rows of Einsums given a
+    FusedStep are None until then)."""
     h = Hierarchy.of(arch)
     given = dict(mapping or {})
     unknown = sorted(set(given) - {e.name for e in cascade.einsums})
@@ -336,10 +380,13 @@ def simulate_hierarchy(cascade: Cascade, arch: Architecture, mapping=None,
     ids = cascade.signature_ids
     for i, e in enumerate(cascade.einsums):
         m = given.get(e.name)
+        if isinstance(m, FusedStep):  # run by `fuse`
+            rows.append(None)
+            continue
         key = (ids[i], m)
         if key not in cache:
             if not e.is_contraction:
-                cache[key] = _vector(e, h)
+                cache[key] = vector_einsum(e, h)
             elif m is not None:
                 if not isinstance(m, HierarchyMapping):
                     raise SpecError(f"Einsum '{e.name}' runs on a memory hierarchy: its "
@@ -353,6 +400,9 @@ def simulate_hierarchy(cascade: Cascade, arch: Architecture, mapping=None,
         rows.append(cache[key].renamed(e.name))
         if progress:
             progress(i + 1, len(cascade.einsums))
+    if fuse:
+        rows, more = fuse(cascade, h, objective, rows, given)
+        scored += more
     copies = h.copies
     area = {c.name: c.area_mm2() for c in arch.components}
     area[h.array.name] = h.array.area_mm2() * copies[-1]
@@ -362,6 +412,7 @@ def simulate_hierarchy(cascade: Cascade, arch: Architecture, mapping=None,
     if h.vector:
         units[h.vector.name] = h.vector.lanes
     meta = {**cascade.meta, "objective": objective, "mappings_scored": scored,
-            "distinct_einsums": len(cache), "engine": "hierarchy"}
+            "distinct_einsums": len(cache), "engine": "hierarchy",
+            "fused_einsums": sum(isinstance(r.mapping, FusedStep) for r in rows)}
     return Result(cascade.name, arch.name, arch.clock_ghz, rows, area, units,
                   cascade.compulsory_dram_bytes, meta)

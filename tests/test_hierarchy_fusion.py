@@ -1,0 +1,285 @@
+"""Fused Einsum chains on memory hierarchies (mapper/hierarchy_fusion.py,
+sim/hierarchy_fusion.py): the counts a resident intermediate saves, worked out by hand;
+the cascade's choice against every split of its map space; never worse than unfused;
+the invariants; and fused mappings saved, given back and refused when wrong."""
+
+import itertools
+import json
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import arch
+import mapper
+import workloads
+from arch.hierarchy import without_fusion
+from mapper.gemm import GemmProblem
+from mapper.hierarchy import candidates, fits
+from mapper.hierarchy_fusion import (holds_whole, links, piece_counts, piece_problem,
+                                     resident_operands, split_ranks)
+from mapper.mapping import FusedStep, HierarchyMapping, LevelMapping
+from sim import simulate
+from sim.hierarchy import Hierarchy, count, evaluate, vector_einsum
+from sim.hierarchy_fusion import ADDITIVE, steps
+from sim.simulate import OBJECTIVE_KEYS
+from yamlspec import SpecError
+
+ARCH = """architecture:
+  name: small-fused
+  clock_ghz: 1.0
+  technology_nm: 7
+  leakage: false
+  components:
+    - {{name: DRAM, class: dram, bandwidth_gb_s: {dram_bw}, energy_pj_per_bit: 7.03, source: test}}
+    - {{name: GLB, class: memory, capacity_kib: {glb_kib}, read_bytes_per_cycle: 64,
+       write_bytes_per_cycle: 32, read_pj_per_byte: 1.5, write_pj_per_byte: 1.9,
+       double_buffered: false, source: test}}
+    - {{name: LB, class: memory, instances: 2, capacity_kib: 1, read_pj_per_byte: 0.2,
+       write_pj_per_byte: 0.25, keep: [input, output], may_keep: [input, output], source: test}}
+    - {{name: PE, class: array2d, rows: 4, cols: 4, formats: [int8], dataflows: [ws],
+       mac_pj: {{int8: 0.084}}, pe_area_um2: 850, source: test}}
+    - {{name: VEC, class: array1d, lanes: 4, formats: [int8], op_pj: {{default: 0.5}},
+       lane_area_um2: 100, source: test}}
+"""
+# a GEMM, an element-wise step on the vector unit, another GEMM: one chain
+CHAIN = """workload:
+  name: chain
+  format: int8
+  ranks: {{m: {M}, k: {K}, n: {N}, j: {J}}}
+  inputs:
+    A: {{ranks: [m, k]}}
+    W1: {{ranks: [k, n]}}
+    W2: {{ranks: [n, j]}}
+  einsums:
+    - T[m,n] = A[m,k] * W1[k,n]
+    - S[m,n] = exp(T[m,n])
+    - O[m,j] = S[m,n] * W2[n,j]
+"""
+PAIR = """workload:
+  name: pair
+  format: int8
+  ranks: {{m: {M}, k: {K}, n: {N}, j: {J}}}
+  inputs:
+    A: {{ranks: [m, k]}}
+    W1: {{ranks: [k, n]}}
+    W2: {{ranks: [n, j]}}
+  einsums:
+    - T[m,n] = A[m,k] * W1[k,n]
+    - O[m,j] = T[m,n] * W2[n,j]
+"""
+
+
+def machine(write_yaml, glb_kib=64, dram_bw=16):
+    return arch.load(write_yaml(ARCH.format(glb_kib=glb_kib, dram_bw=dram_bw), "arch.yaml"))
+
+
+def load(write_yaml, text=CHAIN, M=16, K=8, N=12, J=8):
+    return workloads.load(write_yaml(text.format(M=M, K=K, N=N, J=J), "chain.yaml"))
+
+
+def whole(glb_keep, tiles, lb_tiles):
+    return HierarchyMapping("ws", (LevelMapping("GLB", glb_keep, tiles, "BMNK"),
+                                   LevelMapping("LB", ("A", "O"), lb_tiles, "BMNK", spatial="N")))
+
+
+def test_a_resident_intermediate_saves_exactly_its_dram_round_trip(write_yaml):
+    """Same mappings, fused or not: the producer no longer drains T from GLB to DRAM and
+    the consumer no longer fills GLB with T from DRAM; nothing else moves."""
+    h = Hierarchy.of(machine(write_yaml))
+    t, o = load(write_yaml, PAIR, M=16, K=8, N=12, J=8).einsums
+    pt, po = GemmProblem.of(t), GemmProblem.of(o)
+    mt = whole(("A", "W", "O"), (1, 16, 12, 8), (1, 16, 6, 8))
+    mo = whole(("A", "W", "O"), (1, 16, 8, 12), (1, 16, 4, 12))
+    tb = 16 * 12  # T, int8
+    for p, m, resident in ((pt, mt, frozenset("O")), (po, mo, frozenset("A"))):
+        plain = count(p, h, m, ("test", ""))
+        fused = count(p, h, m, ("test", ""), resident=resident)
+        saved = {k: plain.reads[k] - fused.reads[k] for k in plain.reads}
+        saved_w = {k: plain.writes[k] - fused.writes[k] for k in plain.writes}
+        if resident == {"O"}:
+            assert saved == {"DRAM": 0, "GLB": tb, "LB": 0}
+            assert saved_w == {"DRAM": tb, "GLB": 0, "LB": 0}
+        else:
+            assert saved == {"DRAM": tb, "GLB": 0, "LB": 0}
+            assert saved_w == {"DRAM": 0, "GLB": tb, "LB": 0}
+    # a mapping that does not hold T whole in GLB cannot run fused
+    tiled = whole(("A", "W", "O"), (1, 8, 12, 8), (1, 8, 6, 8))
+    assert not holds_whole(tiled.levels[0], pt, frozenset("O"))
+    with pytest.raises(SpecError, match="holds the output whole"):
+        evaluate(t, h, tiled, pt, frozenset("O"))
+
+
+def test_the_space_follows_ranks_through_the_chain(write_yaml):
+    c = load(write_yaml)
+    assert links(c) == [True, True]
+    # m and n survive T -> S; n is reduced by the second GEMM, so only m splits all three
+    assert split_ranks(c.einsums[:2]) == [(("m", "m"), 16), (("n", "n"), 12)]
+    assert split_ranks(c.einsums) == [(("m", "m", "m"), 16)]
+    assert piece_counts(16) == [1, 2, 4, 8, 16] and piece_counts(12) == [1, 2, 4]
+    assert piece_problem(c.einsums[2], "m", 4).shape == (("B", 1), ("M", 4), ("N", 8),
+                                                         ("K", 12))
+
+
+def _exhaustive_piece(e, h, step, objective):
+    """The best of every candidate of one Einsum's piece (no search shortcut)."""
+    if not e.is_contraction:
+        return vector_einsum(e, h, step.rank, step.pieces, step.reads, step.keeps_output)
+    p = piece_problem(e, step.rank, step.pieces)
+    resident = resident_operands(e, step.reads, step.keeps_output)
+    found = [evaluate(e, h, m, p, resident) for m in candidates(
+        p, h.memories, h.array.dataflows, h.array.rows, h.array.cols)
+        if holds_whole(m.levels[0], p, resident)]
+    return min(found, key=OBJECTIVE_KEYS[objective], default=None)
+
+
+def _exhaustive_alone(e, h, objective):
+    if not e.is_contraction:
+        return vector_einsum(e, h)
+    p = GemmProblem.of(e)
+    return min((evaluate(e, h, m) for m in candidates(p, h.memories, h.array.dataflows,
+                                                      h.array.rows, h.array.cols)),
+               key=OBJECTIVE_KEYS[objective])
+
+
+def _exhaustive_cascade(cascade, h, objective):
+    """The least additive key over every split of the chain into blocks, every rank and
+    piece count of each fused block, every mapping of each piece."""
+    key = ADDITIVE[objective]
+    es = cascade.einsums
+    best = None
+    for cuts in itertools.product([False, True], repeat=len(es) - 1):
+        bounds = [0] + [i + 1 for i, cut in enumerate(cuts) if cut] + [len(es)]
+        blocks = []
+        for a, b in zip(bounds, bounds[1:]):
+            chain = es[a:b]
+            if len(chain) == 1:
+                r = _exhaustive_alone(chain[0], h, objective)
+                blocks.append([key(r.cycles, r.energy_j)])
+                continue
+            options = []
+            for ranks, size in split_ranks(chain):
+                for n in piece_counts(size):
+                    got = [_exhaustive_piece(e, h, s, objective)
+                           for e, s in zip(chain, steps(chain, ranks, n))]
+                    if None not in got:
+                        options.append(tuple(map(sum, zip(*(key(n * r.cycles, n * r.energy_j)
+                                                            for r in got)))))
+            if not options:
+                break
+            blocks.append(options)
+        else:
+            for choice in itertools.product(*blocks):
+                total = tuple(map(sum, zip(*choice)))
+                best = total if best is None or total < best else best
+    return best
+
+
+@pytest.mark.parametrize("objective", ["latency", "energy"])
+@pytest.mark.parametrize("M, glb_kib", [(16, 64), (16, 0.2), (64, 0.5)])
+def test_the_cascade_choice_is_the_best_of_its_space(write_yaml, objective, M, glb_kib):
+    a = machine(write_yaml, glb_kib=glb_kib)
+    c = load(write_yaml, M=M)
+    got = simulate(c, a, objective=objective)
+    want = _exhaustive_cascade(c, Hierarchy.of(a), objective)
+    mine = ADDITIVE[objective](got.cycles, got.energy_j)
+    assert mine[0] == pytest.approx(want[0], rel=1e-12)
+    assert mine[1] == pytest.approx(want[1], rel=1e-9)
+
+
+def test_small_glb_fuses_in_pieces_and_capacities_hold(write_yaml):
+    """In 512 bytes the 768-byte T and S fit only in slices: for energy, the whole chain
+    runs in 4 pieces of 16 rows (W1 and W2 fetched 4 times: 384 + 384 bytes more, T and
+    S never written: 4 x 768 bytes less)."""
+    a = machine(write_yaml, glb_kib=0.5)
+    c = load(write_yaml, M=64)
+    r = simulate(c, a, objective="energy")
+    plain = simulate(c, without_fusion(a), objective="energy")
+    assert r.meta["fused_einsums"] == 3
+    assert {x.mapping.pieces for x in r.einsums} == {4}
+    assert plain.dram_bytes - r.dram_bytes == 4 * 768 - 3 * (96 + 96)
+    _check_capacities(r, c, Hierarchy.of(a))
+
+
+def _check_capacities(result, cascade, h):
+    """Every fused piece's top level (and each level below) fits, residents included."""
+    by_name = {e.name: e for e in cascade.einsums}
+    for row in result.einsums:
+        if not isinstance(row.mapping, FusedStep):
+            continue
+        e, m = by_name[row.name], row.mapping
+        if e.is_contraction:
+            p = piece_problem(e, m.rank, m.pieces)
+            inner = tuple(p.size(g) for g in "BMNK")
+            for lv, mem in zip(m.mapping.levels, h.memories):
+                assert fits(lv, inner, p, mem)
+                inner = lv.tiles
+        else:
+            held = row.glb_read_bytes + row.glb_write_bytes
+            assert held / m.pieces <= h.memories[0].capacity_bytes
+
+
+@settings(max_examples=30, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(M=st.sampled_from([1, 4, 6, 16, 24]), K=st.integers(1, 20), N=st.integers(1, 20),
+       J=st.integers(1, 20), glb_kib=st.sampled_from([0.25, 0.5, 1, 64]),
+       dram_bw=st.sampled_from([2, 16, 256]), objective=st.sampled_from(["latency", "energy"]))
+def test_fusing_is_never_worse_and_keeps_the_invariants(write_yaml, M, K, N, J, glb_kib,
+                                                        dram_bw, objective):
+    a = machine(write_yaml, glb_kib=glb_kib, dram_bw=dram_bw)
+    c = load(write_yaml, M=M, K=K, N=N, J=J)
+    try:
+        plain = simulate(c, without_fusion(a), objective=objective)
+    except SpecError:  # nothing fits this GLB at all
+        return
+    fused = simulate(c, a, objective=objective)
+    key = ADDITIVE[objective]
+    assert key(fused.cycles, fused.energy_j) <= key(plain.cycles, plain.energy_j)
+    assert sum(e.macs for e in fused.einsums) == c.macs  # MAC conservation
+    for e in fused.einsums:  # energy is the sum of its breakdown
+        assert e.energy_j == pytest.approx(sum(e.energy_pj.values()) * 1e-12)
+    assert fused.energy_j == pytest.approx(sum(e.energy_j for e in fused.einsums))
+    # weights once, the cascade's input once, its output once, at least
+    assert fused.dram_bytes >= c.compulsory_dram_bytes
+    _check_capacities(fused, c, Hierarchy.of(a))
+
+
+def test_no_fusion_is_the_unfused_run(write_yaml):
+    a = machine(write_yaml)
+    c = load(write_yaml)
+    plain = simulate(c, without_fusion(a))
+    assert plain.meta["fused_einsums"] == 0
+    assert simulate(c, a).dram_bytes < plain.dram_bytes
+    # the intermediates' two round trips: T (16 x 12) and S, each written and read back
+    assert plain.dram_bytes - simulate(c, a).dram_bytes == 4 * 16 * 12
+
+
+def test_fused_mappings_round_trip_through_the_cli(write_yaml, tmp_path):
+    from sim.cli import main
+    a = write_yaml(ARCH.format(glb_kib=0.5, dram_bw=16), "arch.yaml")
+    w = write_yaml(CHAIN.format(M=16, K=8, N=12, J=8), "chain.yaml")
+    saved = tmp_path / "m.yaml"
+    runner = CliRunner()
+    out = runner.invoke(main, ["run", str(w), "--arch", str(a), "--json", "--save-mapping",
+                               str(saved)])
+    assert out.exit_code == 0, out.output
+    loaded = mapper.load_mappings(saved)
+    assert all(isinstance(m, FusedStep) for m in loaded.values())
+    again = runner.invoke(main, ["run", str(w), "--arch", str(a), "--json", "--mapping",
+                                 str(saved)])
+    assert again.exit_code == 0, again.output
+    first, second = json.loads(out.output), json.loads(again.output)
+    assert first["einsums"] == second["einsums"]  # not the meta: nothing was searched
+    unfused = runner.invoke(main, ["run", str(w), "--arch", str(a), "--json", "--no-fusion"])
+    assert unfused.exit_code == 0
+    assert json.loads(unfused.output)["einsums"] != first["einsums"]
+    # a chain that is not one, named by file and key
+    text = saved.read_text().replace("pieces: 1", "pieces: 3", 1)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text)
+    out = runner.invoke(main, ["run", str(w), "--arch", str(a), "--mapping", str(bad)])
+    assert out.exit_code == 2 and str(bad) in out.output and "mappings.T.fused" in out.output
+    bad.write_text(saved.read_text().replace("chain: T", "chain: S", 1))
+    out = runner.invoke(main, ["run", str(w), "--arch", str(a), "--mapping", str(bad)])
+    assert out.exit_code == 2 and "consecutive" in out.output, out.output

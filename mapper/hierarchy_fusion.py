@@ -1,60 +1,75 @@
 """The map space of inter-Einsum fusion on a memory hierarchy (arch/hierarchy.py).
 
-A chain: consecutive Einsums of a cascade, each but the first reading the output of the
-one before it, which no other Einsum reads and which is not a cascade output. Fused, a
-chain runs in `pieces` equal pieces along one rank that every Einsum of it keeps in its
-output (none reduces it; the rank is followed from Einsum to Einsum through the
-intermediate's dimensions): piece by piece, each Einsum runs its slice, and each
-intermediate's slice is held whole in the top memory level from its producer to its
-consumer (it is *resident*: it never crosses DRAM). Everything else crosses DRAM per
-piece as the Einsum's own mapping counts it, so an operand not indexed by the rank (a
-weight) is fetched again for every piece. This is the shared rank tiled above every
-Einsum, as AccelForge's, TileFlow's and LoopTree's fused mappings tile it.
+A fused block: consecutive Einsums of a cascade whose *resident* tensors (produced in the
+block and read only by later Einsums of it) stay in the top memory level and never cross
+DRAM; every Einsum of the block but the first reads at least one of them. The block runs
+in `pieces` equal pieces along one rank that every Einsum of it keeps in its output (none
+reduces it; the rank is followed from producer to consumer through each resident
+tensor's dimensions, and must agree where an Einsum reads several): piece by piece, each
+Einsum runs its slice, and each resident tensor's slice is held whole in the top level
+from its producer to its last reader, taking room from the Einsums between. Everything
+else crosses DRAM per piece as the Einsum's own mapping counts it, so an operand not
+indexed by the rank (a weight) is fetched again for every piece. This is the shared rank
+tiled above every Einsum, as AccelForge's, TileFlow's and LoopTree's fused mappings tile
+it. With one piece no rank is split and whole tensors are resident.
 
-The space of one chain: every sub-chain of two or more Einsums, every rank that can be
-followed through it, and every power-of-two number of pieces dividing that rank's size
-(1: the whole intermediates resident). sim/hierarchy_fusion.py counts each candidate
-exactly and chooses, per cascade, which sub-chains to fuse.
+The space of a cascade: every block of two to MAX_BLOCK free Einsums, one piece (whole) or
+every rank that can be followed through it with every power-of-two number of pieces
+dividing its size. sim/hierarchy_fusion.py counts each exactly and chooses the blocks.
 """
 
 from __future__ import annotations
+
+import math
+from dataclasses import dataclass
 
 from yamlspec import SpecError
 from mapper.gemm import OPERANDS, GemmProblem
 from mapper.hierarchy import held
 from mapper.mapping import GROUPS, OPERAND_ROLE
 
+MAX_BLOCK = 16  # Einsums in a fused block at most (a transformer layer has about a dozen)
 
-def links(cascade) -> list[bool]:
-    """links[i]: Einsum i+1 reads Einsum i's output, which nothing else reads."""
-    readers: dict[str, int] = {}
-    for e in cascade.einsums:
-        for name in {r.tensor.name for r in e.inputs}:
-            readers[name] = readers.get(name, 0) + 1
-    out = []
-    for a, b in zip(cascade.einsums, cascade.einsums[1:]):
-        t = a.output.tensor.name
-        out.append(readers.get(t) == 1 and sum(r.tensor.name == t for r in b.inputs) == 1)
+
+def readers(cascade) -> dict[str, list[int]]:
+    """Tensor name -> the indices of the Einsums reading it."""
+    out: dict[str, list[int]] = {}
+    for i, e in enumerate(cascade.einsums):
+        for name in dict.fromkeys(r.tensor.name for r in e.inputs):
+            out.setdefault(name, []).append(i)
     return out
 
 
-def split_ranks(einsums) -> list[tuple[tuple[str, ...], int]]:
+def residents(einsums, read_by: dict, j: int, k: int) -> frozenset | None:
+    """The resident tensors of the block of Einsums j..k-1 (module docstring), or None
+    if it is not a block (none, or an Einsum after the first reads none of them)."""
+    out = frozenset(einsums[i].output.tensor.name for i in range(j, k)
+                    if read_by.get(einsums[i].output.tensor.name)
+                    and all(i < r < k for r in read_by[einsums[i].output.tensor.name]))
+    if not out or any(not any(r.tensor.name in out for r in einsums[i].inputs)
+                      for i in range(j + 1, k)):
+        return None
+    return out
+
+
+def split_ranks(block, resident: frozenset) -> list[tuple[tuple[str, ...], int]]:
     """(one rank per Einsum, its size) for every rank of the first Einsum's output that
-    every Einsum of the chain keeps in its output, followed through each intermediate
-    (the consumer's rank at the intermediate's dimension the producer's rank indexes)."""
+    every Einsum keeps in its output, followed through the resident tensors."""
     out = []
-    for rank in einsums[0].output.ranks:
-        size = einsums[0].rank_sizes[rank]
-        chain = [rank]
-        for a, b in zip(einsums, einsums[1:]):
-            dim = a.output.ranks.index(chain[-1])
-            ref = next(r for r in b.inputs if r.tensor.name == a.output.tensor.name)
-            chain.append(ref.ranks[dim])
-            if chain[-1] not in b.output.ranks:
+    first = block[0]
+    for rank in first.output.ranks:
+        ranks = [rank]
+        dim = {first.output.tensor.name: first.output.ranks.index(rank)}
+        for e in block[1:]:
+            implied = {ref.ranks[dim[ref.tensor.name]] for ref in e.inputs
+                       if ref.tensor.name in resident}
+            if len(implied) != 1 or not implied <= set(e.output.ranks):
                 break
+            ranks.append(implied.pop())
+            dim[e.output.tensor.name] = e.output.ranks.index(ranks[-1])
         else:
-            if size > 1:
-                out.append((tuple(chain), size))
+            if first.rank_sizes[rank] > 1:
+                out.append((tuple(ranks), first.rank_sizes[rank]))
     return out
 
 
@@ -66,19 +81,56 @@ def piece_counts(size: int) -> list[int]:
     return out
 
 
-def piece_problem(einsum, rank: str, pieces: int) -> GemmProblem:
+def splits(block, resident: frozenset) -> list[tuple[tuple, int]]:
+    """(ranks, pieces) of the block's space: one whole piece, then every split."""
+    return [((None,) * len(block), 1)] + [(ranks, n) for ranks, size in split_ranks(block, resident)
+                                          for n in piece_counts(size)[1:]]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One Einsum's place in a fused block."""
+    chain: str              # the block's first Einsum
+    rank: str | None        # this Einsum's letter for the split rank (None: one piece)
+    pieces: int
+    reads: frozenset        # the resident tensors it reads from the top level
+    keeps_output: bool      # its output is resident
+    passing: int            # bytes of resident slices held across it that it does not read
+
+
+def slice_bytes(tensor, pieces: int) -> int:
+    return math.ceil(tensor.elements // pieces * tensor.bits / 8)
+
+
+def steps(block, resident: frozenset, ranks, pieces: int) -> list[Step]:
+    """Each Einsum's Step in the block split along `ranks` into `pieces`."""
+    made = {e.output.tensor.name: i for i, e in enumerate(block)}
+    last = {t: max(i for i, e in enumerate(block) if t in {r.tensor.name for r in e.inputs})
+            for t in resident}
+    out = []
+    for i, (e, rank) in enumerate(zip(block, ranks)):
+        reads = frozenset(r.tensor.name for r in e.inputs if r.tensor.name in resident)
+        passing = sum(slice_bytes(block[made[t]].output.tensor, pieces) for t in resident
+                      if made[t] < i < last[t] and t not in reads)
+        out.append(Step(block[0].name, rank, pieces, reads,
+                        e.output.tensor.name in resident, passing))
+    return out
+
+
+def piece_problem(einsum, rank: str | None, pieces: int) -> GemmProblem:
     """The contraction `einsum` restricted to one of `pieces` equal slices of `rank`."""
     p = GemmProblem.of(einsum)
+    if rank is None:
+        return p
     group = next(g for g, ranks in einsum.gemm_groups().items() if rank in ranks)
     sizes = {g: s // pieces if g == group else s for g, s in p.shape}
     return GemmProblem(tuple((g, sizes[g]) for g in GROUPS), p.bits, p.fmt)
 
 
-def resident_operands(einsum, reads: str | None, keeps_output: bool) -> frozenset:
-    """The operands (A, W, O) of a contraction in a fused chain held whole in the top
-    level: the intermediate it reads (tensor `reads`), and its output if the chain goes on."""
-    out = {"AW"[i] for i, r in enumerate(einsum.inputs) if r.tensor.name == reads}
-    return frozenset(out | ({"O"} if keeps_output else set()))
+def resident_operands(einsum, step: Step) -> frozenset:
+    """The operands (A, W, O) of a contraction held whole in the top level as `step`."""
+    out = {"AW"[i] for i, r in enumerate(einsum.inputs) if r.tensor.name in step.reads}
+    return frozenset(out | ({"O"} if step.keeps_output else set()))
 
 
 def holds_whole(top, p: GemmProblem, resident: frozenset) -> bool:
@@ -93,7 +145,7 @@ def holds_whole(top, p: GemmProblem, resident: frozenset) -> bool:
 def check_resident(m, p: GemmProblem, resident: frozenset, where):
     if not holds_whole(m.levels[0], p, resident):
         roles = ", ".join(OPERAND_ROLE[o] for o in sorted(resident))
-        raise SpecError(f"in a fused chain the top level '{m.levels[0].memory}' holds the "
+        raise SpecError(f"in a fused block the top level '{m.levels[0].memory}' holds the "
                         f"{roles} whole (each piece's slice): its mapping must keep them, "
                         f"stored above every loop over their ranks, and split nothing over "
                         f"copies", *where)

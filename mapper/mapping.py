@@ -8,7 +8,7 @@
 - VectorMapping (other Einsums on the 1D unit): output points per buffered chunk.
 - HierarchyMapping (a contraction on a memory hierarchy, arch/hierarchy.py): per memory
   level, the operands it keeps, the rank split over its copies, its tile and loop order.
-- FusedStep (an Einsum of a fused chain on a hierarchy): the chain, its split, and the
+- FusedStep (an Einsum of a fused block on a hierarchy): the block, its split, and the
   mapping of one piece.
 Each has a `role`: which part of the architecture it targets (`array2d`, `array1d`),
 whatever that component's class and name (a result's `unit` is the component's name).
@@ -193,12 +193,13 @@ def hierarchy_mapping_from_dict(data: dict, file: str | None = None, where: str 
 
 @dataclass(frozen=True)
 class FusedStep:
-    """An Einsum of a fused chain on a memory hierarchy (mapper/hierarchy_fusion.py): the
-    chain's first Einsum (naming the chain), the rank the chain is split along (this
-    Einsum's letter for it), the number of pieces, and the mapping of one piece."""
+    """An Einsum of a fused block on a memory hierarchy (mapper/hierarchy_fusion.py): the
+    block's first Einsum (naming the block), the rank the block is split along (this
+    Einsum's letter for it; None: one piece), the number of pieces, and the mapping of
+    one piece."""
 
     chain: str
-    rank: str
+    rank: str | None
     pieces: int
     mapping: HierarchyMapping | VectorMapping
     source: str = field(default="", compare=False, repr=False)
@@ -208,8 +209,8 @@ class FusedStep:
         return self.mapping.role
 
     def describe(self) -> str:
-        return (f"fused chain {self.chain}, {self.pieces} piece(s) along {self.rank}: "
-                f"{self.mapping.describe()}")
+        split = f"{self.pieces} pieces along {self.rank}" if self.rank else "whole"
+        return f"fused block {self.chain} ({split}): {self.mapping.describe()}"
 
     def to_dict(self) -> dict:
         return {**self.mapping.to_dict(),
@@ -222,10 +223,11 @@ def _fused_from_dict(data: dict, file: str | None, where: str) -> FusedStep:
     if not isinstance(fused, dict):
         raise SpecError("expected a mapping with chain, rank and pieces", file, at)
     _known_keys(fused, {"chain", "rank", "pieces"}, file, at)
-    for key in ("chain", "rank"):
-        if not isinstance(fused.get(key), str):
-            raise SpecError(f"{key} must name an Einsum's {'name' if key == 'chain' else 'rank'}",
-                            file, f"{at}.{key}")
+    if not isinstance(fused.get("chain"), str):
+        raise SpecError("chain must name the block's first Einsum", file, f"{at}.chain")
+    if not isinstance(fused.get("rank"), (str, type(None))):
+        raise SpecError("rank must name the Einsum's rank the block is split along (null: "
+                        "one piece)", file, f"{at}.rank")
     if not _positive_int(fused.get("pieces")):
         raise SpecError("pieces must be a positive integer", file, f"{at}.pieces")
     inner = mapping_from_dict(data, file, where)
@@ -243,7 +245,7 @@ def mapping_from_dict(data: dict, file: str | None = None, where: str = "") -> M
     if not isinstance(data, dict):
         raise SpecError("expected a mapping", file, where)
     data = dict(data)
-    if "fused" in data:  # an Einsum of a fused chain on a hierarchy
+    if "fused" in data:  # an Einsum of a fused block on a hierarchy
         return _fused_from_dict(data, file, where)
     if "unit" in data and "role" not in data:  # the key's name in files of accelsim 0.1
         data["role"] = data.pop("unit")

@@ -35,7 +35,7 @@ import mapper
 from mapper.gemm import OPERANDS, GemmProblem
 from mapper.hierarchy import (ARRAY_DIMS, by_top_level, fits, held, level_loops, tile_bytes,
                               visits)
-from mapper.hierarchy_fusion import check_resident, holds_whole
+from mapper.hierarchy_fusion import check_resident, holds_whole, slice_bytes
 from mapper.mapping import (GROUPS, OPERAND_ROLE, ROLE_OPERAND, FusedStep, HierarchyMapping,
                             VectorMapping)
 from sim.array2d import Folds, fold_starts
@@ -149,7 +149,7 @@ def count(p: GemmProblem, h: Hierarchy, m: HierarchyMapping, where,
           checked: bool = False, resident: frozenset = frozenset()) -> Counts:
     """Count and time one contraction under `m` (module docstring); `checked`: the
     mapping comes from the map space, which holds only valid ones. `resident`: operands
-    a fused chain keeps whole in the top memory level (sim/hierarchy_fusion.py), which
+    a fused block keeps whole in the top memory level (sim/hierarchy_fusion.py), which
     never cross DRAM."""
     if not checked:
         _check(m, h, p, where)
@@ -242,7 +242,7 @@ def _where(einsum: Einsum, h: Hierarchy, m: HierarchyMapping):
 def evaluate(einsum: Einsum, h: Hierarchy, m: HierarchyMapping, problem: GemmProblem | None = None,
              resident: frozenset = frozenset()) -> EinsumResult:
     """One contraction under `m`, counted, timed and priced; `problem`: a piece of it
-    (a fused chain's, sim/hierarchy_fusion.py), with `resident` operands (count())."""
+    (a fused block's, sim/hierarchy_fusion.py), with `resident` operands (count())."""
     p = problem or GemmProblem.of(einsum)
     if resident:
         check_resident(m, p, resident, _where(einsum, h, m))
@@ -257,10 +257,11 @@ def evaluate(einsum: Einsum, h: Hierarchy, m: HierarchyMapping, problem: GemmPro
 
 
 def vector_einsum(einsum: Einsum, h: Hierarchy, rank: str | None = None, pieces: int = 1,
-            reads: str | None = None, keeps_output: bool = False) -> EinsumResult | None:
+                  reads: frozenset = frozenset(), keeps_output: bool = False
+                  ) -> EinsumResult | None:
     """A non-contraction on the vector unit, operands streamed from and to DRAM; in a
-    fused chain (sim/hierarchy_fusion.py), one of `pieces` slices along `rank`, reading
-    the intermediate `reads` from the top level and keeping its output there if
+    fused block (sim/hierarchy_fusion.py), one of `pieces` slices along `rank`, reading
+    the tensors `reads` from the top level and keeping its output there if
     `keeps_output` (None if those slices, held whole, do not fit the top level)."""
     if h.vector is None:
         raise SpecError(f"Einsum '{einsum.name}' is not a contraction and architecture "
@@ -273,14 +274,12 @@ def vector_einsum(einsum: Einsum, h: Hierarchy, rank: str | None = None, pieces:
     compute = math.ceil(lane_cycles / h.vector.lanes)
 
     def piece_bytes(ref):  # a slice if the tensor is indexed by the split rank
-        if rank not in ref.ranks:
-            return ref.tensor.bytes
-        return math.ceil(ref.tensor.elements // pieces * ref.tensor.bits / 8)
+        return slice_bytes(ref.tensor, pieces) if rank in ref.ranks else ref.tensor.bytes
     top = h.memories[0].name
     reads_ = dict.fromkeys(["DRAM", *(mem.name for mem in h.memories)], 0)
     writes = dict(reads_)
     for ref in einsum.inputs:
-        reads_[top if ref.tensor.name == reads else "DRAM"] += piece_bytes(ref)
+        reads_[top if ref.tensor.name in reads else "DRAM"] += piece_bytes(ref)
     writes[top if keeps_output else "DRAM"] += piece_bytes(einsum.output)
     on_chip = reads_[top] + writes[top]
     if on_chip * (2 if h.memories[0].double_buffered else 1) > h.memories[0].capacity_bytes:
@@ -313,7 +312,7 @@ def best(einsum: Einsum, h: Hierarchy, objective: str, problem: GemmProblem | No
     latency, top levels are built and tried in order of their DRAM floor (the bytes
     mapper.hierarchy.dram_floor_bytes counts over DRAM's bandwidth), stopping at the first
     floor above the best cycles found; other objectives count them all. `problem` and
-    `resident`: a piece of a fused chain (evaluate()); only top levels holding the
+    `resident`: a piece of a fused block (evaluate()); only top levels holding the
     resident operands whole are in its space, and their floors drop those bytes."""
     from sim.simulate import OBJECTIVE_KEYS
     rank = OBJECTIVE_KEYS[objective]
@@ -366,7 +365,7 @@ def simulate_hierarchy(cascade: Cascade, arch: Architecture, mapping=None,
                        fuse: Callable | None = None) -> Result:
     """Every Einsum one after another (unfused): a given HierarchyMapping, else the best;
     then `fuse(cascade, h, objective, rows, given)` (sim/hierarchy_fusion.py, the engine
-    registered for `memory`) may replace them with fused chains (rows of Einsums given a
+    registered for `memory`) may replace them with fused blocks (rows of Einsums given a
     FusedStep are None until then)."""
     h = Hierarchy.of(arch)
     given = dict(mapping or {})

@@ -1,16 +1,16 @@
-"""Fused Einsum chains on a memory hierarchy: each candidate of mapper/hierarchy_fusion.py
-counted exactly, and the cascade's choice of which chains to fuse.
+"""Fused blocks of Einsums on a memory hierarchy: each candidate of
+mapper/hierarchy_fusion.py counted exactly, and the cascade's choice of blocks.
 
-A fused chain runs piece by piece; within a piece its Einsums run one after another, and
+A fused block runs piece by piece; within a piece its Einsums run one after another, and
 so do the pieces (serialized: no Einsum overlaps another, as unfused Einsums do not), so
 a fused Einsum's cycles, counts and energy are those of one piece (sim/hierarchy.py's
 count() with the resident operands held whole in the top level and never crossing
 DRAM; the vector unit reading and writing them there) times the number of pieces. Each
-piece's mapping is the best of its map space with the residents held whole, so capacity
-holds for every Einsum while it runs: its own tiles and the resident slices it reads
-and writes.
+piece's mapping is the best of its map space with the residents held whole and the top
+level's capacity less the resident slices held across the Einsum, so capacity holds for
+every Einsum while it runs.
 
-The choice: every Einsum alone (unfused, as before) or in one fused sub-chain; the
+The choice: every Einsum alone (unfused, as before) or in one fused block; the
 cascade's objective key is a sum over those blocks, so a dynamic programme over the
 cascade's order finds the best split exactly (latency: total cycles, then energy;
 energy: the reverse; edp: the sum of each block's cycles x energy). Unfused is in the
@@ -19,11 +19,11 @@ space, so the choice is never worse than unfused.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import replace
 
 from yamlspec import SpecError
-from mapper.hierarchy_fusion import (links, piece_counts, piece_problem, resident_operands,
-                                     split_ranks)
+from mapper.hierarchy_fusion import (MAX_BLOCK, Step, piece_problem, readers, resident_operands, residents,
+                                     split_ranks, splits, steps)
 from mapper.mapping import FusedStep, HierarchyMapping
 from sim.hierarchy import Hierarchy, best, evaluate, simulate_hierarchy, vector_einsum
 from sim.registry import cascade_engine
@@ -39,16 +39,6 @@ def enabled(h: Hierarchy) -> bool:
     return h.memories[0].fuse and h.memories[0].instances == 1
 
 
-@dataclass(frozen=True)
-class Step:
-    """One Einsum's place in a fused chain."""
-    chain: str          # the chain's first Einsum
-    rank: str           # this Einsum's letter for the split rank
-    pieces: int
-    reads: str | None   # the intermediate it reads from the top level
-    keeps_output: bool  # its output stays in the top level for the next Einsum
-
-
 def scaled(piece: EinsumResult, step: Step, name: str) -> EinsumResult:
     """A piece's result times the number of pieces, under its FusedStep mapping."""
     n = step.pieces
@@ -60,8 +50,40 @@ def scaled(piece: EinsumResult, step: Step, name: str) -> EinsumResult:
         FusedStep(step.chain, step.rank, n, piece.mapping))
 
 
+def narrowed(h: Hierarchy, passing: int) -> Hierarchy | None:
+    """`h` with `passing` bytes of the top level taken (None: nothing left)."""
+    if not passing:
+        return h
+    top = h.memories[0]
+    left = top.capacity_bytes - passing * (2 if top.double_buffered else 1)
+    if left <= 0:
+        return None
+    if left == float("inf"):
+        return h
+    return replace(h, memories=(top.model_copy(update={"capacity_kib": left / 1024}),
+                                *h.memories[1:]))
+
+
+def piece_of(e, step: Step, h: Hierarchy, objective: str, m=None):
+    """(the result of one piece of `e` as `step`, mappings scored): the best of its map
+    space, or under the given mapping `m`; None if nothing fits."""
+    h = narrowed(h, step.passing)
+    if h is None:
+        return None, 0
+    if not e.is_contraction:
+        return vector_einsum(e, h, step.rank, step.pieces, step.reads, step.keeps_output), 0
+    p = piece_problem(e, step.rank, step.pieces)
+    if m is not None:
+        return evaluate(e, h, m, p, resident_operands(e, step)), 0
+    try:
+        found = best(e, h, objective, p, resident_operands(e, step))
+    except SpecError:  # nothing fits with the residents held whole
+        return None, 0
+    return found.result, found.scored
+
+
 class Pieces:
-    """Each Einsum's best result in a fused chain, searched once per distinct piece."""
+    """Each Einsum's best result in a fused block, searched once per distinct piece."""
 
     def __init__(self, h: Hierarchy, objective: str):
         self.h, self.objective = h, objective
@@ -69,123 +91,97 @@ class Pieces:
         self.scored = 0
 
     def best(self, e, step: Step) -> EinsumResult | None:
-        """The best of `e`'s map space as `step` (None: no mapping fits)."""
-        if not e.is_contraction:
-            key = (e.signature(), step.rank, step.pieces, step.reads, step.keeps_output)
-            if key not in self.cache:
-                self.cache[key] = vector_einsum(e, self.h, step.rank, step.pieces, step.reads,
-                                          step.keeps_output)
-        else:
-            p = piece_problem(e, step.rank, step.pieces)
-            resident = resident_operands(e, step.reads, step.keeps_output)
-            key = (p, resident, e.output.tensor.format)
-            if key not in self.cache:
-                try:
-                    found = best(e, self.h, self.objective, p, resident)
-                except SpecError:  # nothing fits with the residents held whole
-                    self.cache[key] = None
-                else:
-                    self.cache[key] = found.result
-                    self.scored += found.scored
+        key = (e.signature(), step.rank, step.pieces, step.reads, step.keeps_output,
+               step.passing)
+        if key not in self.cache:
+            self.cache[key], scored = piece_of(e, step, self.h, self.objective)
+            self.scored += scored
         piece = self.cache[key]
         return None if piece is None else scaled(piece, step, e.name)
 
 
-def steps(einsums, ranks, pieces) -> list[Step]:
-    out = []
-    for i, (e, r) in enumerate(zip(einsums, ranks)):
-        out.append(Step(einsums[0].name, r, pieces,
-                        einsums[i - 1].output.tensor.name if i else None, i < len(einsums) - 1))
-    return out
-
-
-def given_chains(cascade, given: dict) -> dict[int, tuple[int, list[Step]]]:
-    """The chains fixed by FusedStep mappings: index of the last Einsum -> (index of the
-    first, each Einsum's Step), checked against the cascade."""
+def given_blocks(cascade, given: dict, h: Hierarchy) -> dict[int, tuple[int, list]]:
+    """The blocks fixed by FusedStep mappings: index of the last Einsum -> (index of the
+    first, each Einsum's result), checked against the cascade."""
     einsums = cascade.einsums
     index = {e.name: i for i, e in enumerate(einsums)}
-    ok = links(cascade)
-    out = {}
+    read_by = readers(cascade)
     members: dict[str, list[int]] = {}
     for name, m in given.items():
         if isinstance(m, FusedStep):
             members.setdefault(m.chain, []).append(index[name])
+    out = {}
     for chain, idx in members.items():
         idx.sort()
-        first = given[einsums[idx[0]].name]
-        where = (first.source or None, f"mappings.{einsums[idx[0]].name}.fused")
-        if chain not in index or idx[0] != index[chain] or idx != list(
-                range(idx[0], idx[0] + len(idx))) or len(idx) < 2:
-            raise SpecError(f"the fused chain '{chain}' must be two or more consecutive "
-                            f"Einsums starting at '{chain}'; the mapping puts "
-                            f"{[einsums[i].name for i in idx]} in it", *where)
-        if not all(ok[idx[0]:idx[-1]]):
-            raise SpecError(f"Einsums {[einsums[i].name for i in idx]} are not a chain (each "
-                            f"reading the one before's output, which nothing else reads)",
+        j, k = idx[0], idx[-1] + 1
+        names = [einsums[i].name for i in idx]
+        where = (given[names[0]].source or None, f"mappings.{names[0]}.fused")
+        if chain not in index or j != index[chain] or idx != list(range(j, k)) or not (
+                2 <= k - j <= MAX_BLOCK):
+            raise SpecError(f"the fused block '{chain}' must be 2 to {MAX_BLOCK} consecutive "
+                            f"Einsums starting at '{chain}'; the mapping puts {names} in it",
                             *where)
-        chain_einsums = [einsums[i] for i in idx]
-        ranks = tuple(given[e.name].rank for e in chain_einsums)
-        pieces = {given[e.name].pieces for e in chain_einsums}
-        sizes = dict(split_ranks(chain_einsums))
-        if ranks not in sizes or len(pieces) != 1 or sizes[ranks] % min(pieces):
-            raise SpecError(f"the fused chain '{chain}' is split along ranks {list(ranks)} "
-                            f"into {sorted(pieces)} pieces: it needs one rank every Einsum "
-                            f"keeps in its output (followed through the intermediates: "
-                            f"{[list(r) for r in sizes]}) and one number of pieces dividing "
-                            f"its size", *where)
-        out[idx[-1]] = (idx[0], steps(chain_einsums, ranks, pieces.pop()))
+        resident = residents(einsums, read_by, j, k)
+        if resident is None:
+            raise SpecError(f"Einsums {names} are not a fused block (each after the first "
+                            f"reading a tensor made in it that no later Einsum reads)", *where)
+        block = einsums[j:k]
+        ranks = tuple(given[n].rank for n in names)
+        pieces = {given[n].pieces for n in names}
+        if len(pieces) != 1 or (ranks, min(pieces)) not in splits(block, resident):
+            raise SpecError(f"the fused block '{chain}' is split along ranks {list(ranks)} "
+                            f"into {sorted(pieces)} pieces: it needs one piece (rank null) or "
+                            f"a rank every Einsum keeps in its output, followed through the "
+                            f"resident tensors ({[list(r) for r, _ in split_ranks(block, resident)]}), "
+                            f"and a power of two dividing its size", *where)
+        results = []
+        for e, step in zip(block, steps(block, resident, ranks, pieces.pop())):
+            m = given[e.name]
+            if e.is_contraction and not isinstance(m.mapping, HierarchyMapping):
+                raise SpecError(f"Einsum '{e.name}' runs on a memory hierarchy: its mapping "
+                                f"needs role 'hierarchy'", m.source or None, f"mappings.{e.name}")
+            piece, _ = piece_of(e, step, h, "latency", m.mapping if e.is_contraction else None)
+            if piece is None:
+                raise SpecError(f"the slices Einsum '{e.name}' holds in '{h.memories[0].name}' "
+                                f"do not fit it", m.source or None, f"mappings.{e.name}")
+            results.append(scaled(piece, step, e.name))
+        out[k - 1] = (j, results)
     return out
-
-
-def fixed_piece(e, step: Step, m: FusedStep, h: Hierarchy) -> EinsumResult:
-    """A given mapping of one piece, evaluated."""
-    if not e.is_contraction:
-        piece = vector_einsum(e, h, step.rank, step.pieces, step.reads, step.keeps_output)
-        if piece is None:
-            raise SpecError(f"the slices Einsum '{e.name}' holds in '{h.memories[0].name}' "
-                            f"do not fit it", m.source or None, f"mappings.{e.name}")
-    else:
-        if not isinstance(m.mapping, HierarchyMapping):
-            raise SpecError(f"Einsum '{e.name}' runs on a memory hierarchy: its mapping needs "
-                            f"role 'hierarchy'", m.source or None, f"mappings.{e.name}")
-        piece = evaluate(e, h, m.mapping, piece_problem(e, step.rank, step.pieces),
-                         resident_operands(e, step.reads, step.keeps_output))
-    return scaled(piece, step, e.name)
 
 
 def choose(cascade, h: Hierarchy, objective: str, rows: list, given: dict) -> tuple[list, int]:
     """The rows of the best split of the cascade into unfused Einsums (`rows`, None where
-    a FusedStep is given) and fused chains; and the mappings it scored."""
+    a FusedStep is given) and fused blocks; and the mappings it scored."""
     einsums = cascade.einsums
     key = ADDITIVE[objective]
-    fixed = given_chains(cascade, given)
+    fixed = given_blocks(cascade, given, h)
     search = Pieces(h, objective)
-    ok = links(cascade) if enabled(h) else [False] * (len(einsums) - 1)
-    free = [e.name not in given for e in einsums]
+    read_by = readers(cascade)
+    free = [enabled(h) and e.name not in given for e in einsums]
 
     def total(block):
         return tuple(map(sum, zip(*(key(r.cycles, r.energy_j) for r in block))))
 
-    # best[k]: (key, rows) of the best way to run the first k Einsums
+    # best_[k]: (key, rows) of the best way to run the first k Einsums
     best_: list = [((0,) * len(key(0, 0)), [])] + [None] * len(einsums)
     for k in range(1, len(einsums) + 1):
         options = []
         if k - 1 in fixed:
-            j, chain = fixed[k - 1]
-            block = [fixed_piece(e, s, given[e.name], h) for e, s in zip(einsums[j:k], chain)]
-            options.append((j, block))
+            options.append(fixed[k - 1])
         elif rows[k - 1] is not None:
             options.append((k - 1, [rows[k - 1]]))
             j = k - 1
-            while j > 0 and ok[j - 1] and free[j - 1] and free[k - 1]:
+            while j > max(0, k - MAX_BLOCK) and free[j - 1] and free[k - 1]:
                 j -= 1
-                chain = einsums[j:k]
-                for ranks, size in split_ranks(chain):
-                    for pieces in piece_counts(size):
-                        block = [search.best(e, s) for e, s in zip(chain, steps(chain, ranks,
-                                                                                 pieces))]
-                        if None not in block:
-                            options.append((j, block))
+                resident = residents(einsums, read_by, j, k)
+                if resident is None:
+                    continue
+                block = einsums[j:k]
+                for ranks, pieces in splits(block, resident):
+                    found = [search.best(e, s)
+                             for e, s in zip(block, steps(block, resident, ranks, pieces))]
+                    if None not in found:
+                        options.append((j, found))
         for j, block in options:
             if best_[j] is None:
                 continue
@@ -197,5 +193,5 @@ def choose(cascade, h: Hierarchy, objective: str, rows: list, given: dict) -> tu
 
 @cascade_engine("memory")
 def simulate_fused(cascade, arch, mapping=None, objective: str = "latency", progress=None):
-    """A cascade on a memory hierarchy, fused chains chosen by the mapper (choose())."""
+    """A cascade on a memory hierarchy, fused blocks chosen by the mapper (choose())."""
     return simulate_hierarchy(cascade, arch, mapping, objective, progress, fuse=choose)

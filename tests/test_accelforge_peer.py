@@ -28,7 +28,6 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*inplace keyword", "ignore::Dep
 import arch  # noqa: E402
 import workloads  # noqa: E402
 from sim.accelforge import arch as af_arch, peer, workload as af_workload  # noqa: E402
-from mapper.hierarchy_fusion import split_ranks  # noqa: E402
 from mapper.mapping import FusedStep  # noqa: E402
 from sim import simulate  # noqa: E402
 from sim.hierarchy import Hierarchy, best, evaluate  # noqa: E402
@@ -160,10 +159,9 @@ def test_fused_chain_same_mapping_same_energy_and_ours_never_worse(nvdla_fused):
     assert not any(comp == dram and tensor == "T1"
                    for e in run.einsums.values() for comp, tensor, _ in e.bits
                    if e.bits[(comp, tensor, _)])
-    ranks = split_ranks(cascade.einsums)[0][0]
-    theirs = {e.name: FusedStep(cascade.einsums[0].name, r, 1,
+    theirs = {e.name: FusedStep(cascade.einsums[0].name, None, 1,  # one piece: AccelForge's
                                 peer.to_mapping(run.einsums[e.name], e, h))
-              for e, r in zip(cascade.einsums, ranks)}
+              for e in cascade.einsums}
     given = simulate(cascade, a, theirs)
     for e in given.einsums:
         for comp, joules in run.einsums[e.name].energy_j.items():

@@ -17,12 +17,13 @@ import workloads
 from arch.hierarchy import without_fusion
 from mapper.gemm import GemmProblem
 from mapper.hierarchy import candidates, fits
-from mapper.hierarchy_fusion import (holds_whole, links, piece_counts, piece_problem,
-                                     resident_operands, split_ranks)
+from mapper.hierarchy_fusion import (holds_whole, piece_counts, piece_problem, readers,
+                                     resident_operands, residents, split_ranks, splits)
 from mapper.mapping import FusedStep, HierarchyMapping, LevelMapping
 from sim import simulate
 from sim.hierarchy import Hierarchy, count, evaluate, vector_einsum
-from sim.hierarchy_fusion import ADDITIVE, steps
+from mapper.hierarchy_fusion import steps
+from sim.hierarchy_fusion import ADDITIVE, narrowed
 from sim.simulate import OBJECTIVE_KEYS
 from yamlspec import SpecError
 
@@ -56,6 +57,35 @@ CHAIN = """workload:
     - T[m,n] = A[m,k] * W1[k,n]
     - S[m,n] = exp(T[m,n])
     - O[m,j] = S[m,n] * W2[n,j]
+"""
+# one intermediate read by two GEMMs (as a layer's input feeds its V, K and Q projections)
+FORK = """workload:
+  name: fork
+  format: int8
+  ranks: {{m: {M}, k: {K}, n: {N}, j: {J}}}
+  inputs:
+    A: {{ranks: [m, k]}}
+    W1: {{ranks: [k, n]}}
+    W2: {{ranks: [n, j]}}
+    W3: {{ranks: [n, j]}}
+  einsums:
+    - X[m,n] = A[m,k] * W1[k,n]
+    - P[m,j] = X[m,n] * W2[n,j]
+    - Q[m,j] = X[m,n] * W3[n,j]
+"""
+# T read again after two vector steps: held across the second
+SKIP = """workload:
+  name: skip
+  format: int8
+  ranks: {{m: {M}, k: {K}, n: {N}}}
+  inputs:
+    A: {{ranks: [m, k]}}
+    W1: {{ranks: [k, n]}}
+  einsums:
+    - T[m,n] = A[m,k] * W1[k,n]
+    - S[m,n] = exp(T[m,n])
+    - U[m,n] = exp(S[m,n])
+    - O[m,n] = U[m,n] * T[m,n]
 """
 PAIR = """workload:
   name: pair
@@ -111,23 +141,49 @@ def test_a_resident_intermediate_saves_exactly_its_dram_round_trip(write_yaml):
         evaluate(t, h, tiled, pt, frozenset("O"))
 
 
-def test_the_space_follows_ranks_through_the_chain(write_yaml):
+def test_the_space_follows_ranks_through_the_block(write_yaml):
     c = load(write_yaml)
-    assert links(c) == [True, True]
+    es, read_by = c.einsums, readers(c)
+    assert residents(es, read_by, 0, 2) == {"T"} and residents(es, read_by, 0, 3) == {"T", "S"}
     # m and n survive T -> S; n is reduced by the second GEMM, so only m splits all three
-    assert split_ranks(c.einsums[:2]) == [(("m", "m"), 16), (("n", "n"), 12)]
-    assert split_ranks(c.einsums) == [(("m", "m", "m"), 16)]
+    assert split_ranks(es[:2], {"T"}) == [(("m", "m"), 16), (("n", "n"), 12)]
+    assert split_ranks(es, {"T", "S"}) == [(("m", "m", "m"), 16)]
     assert piece_counts(16) == [1, 2, 4, 8, 16] and piece_counts(12) == [1, 2, 4]
-    assert piece_problem(c.einsums[2], "m", 4).shape == (("B", 1), ("M", 4), ("N", 8),
-                                                         ("K", 12))
+    assert splits(es, {"T", "S"})[0] == ((None, None, None), 1)
+    assert piece_problem(es[2], "m", 4).shape == (("B", 1), ("M", 4), ("N", 8), ("K", 12))
+    fork = load(write_yaml, FORK).einsums
+    read_by = readers(load(write_yaml, FORK))
+    assert residents(fork, read_by, 0, 2) is None  # Q reads X too: X must reach DRAM
+    assert residents(fork, read_by, 0, 3) == {"X"}
+    # X is read by P, and held across P for Q: P's step knows it reads it
+    s = steps(fork, frozenset({"X"}), ("m", "m", "m"), 2)
+    assert [x.reads for x in s] == [frozenset(), {"X"}, {"X"}]
+    assert [x.keeps_output for x in s] == [True, False, False]
+    assert [x.passing for x in s] == [0, 0, 0]
+
+
+def test_a_resident_held_across_an_einsum_takes_its_room(write_yaml):
+    """T is held while U runs (O reads it after U): U's step has T's slice less room."""
+    c = load(write_yaml, SKIP)
+    es = c.einsums
+    resident = residents(es, readers(c), 0, 4)
+    assert resident == {"T", "S", "U"}
+    s = steps(es, resident, ("m",) * 4, 4)
+    assert [x.passing for x in s] == [0, 0, 4 * 12, 0]  # a 4 x 12 slice of T at U
+    h = Hierarchy.of(machine(write_yaml, glb_kib=0.25))
+    assert narrowed(h, 100).memories[0].capacity_bytes == 256 - 100
+    assert narrowed(h, 256) is None
 
 
 def _exhaustive_piece(e, h, step, objective):
     """The best of every candidate of one Einsum's piece (no search shortcut)."""
+    h = narrowed(h, step.passing)
+    if h is None:
+        return None
     if not e.is_contraction:
         return vector_einsum(e, h, step.rank, step.pieces, step.reads, step.keeps_output)
     p = piece_problem(e, step.rank, step.pieces)
-    resident = resident_operands(e, step.reads, step.keeps_output)
+    resident = resident_operands(e, step)
     found = [evaluate(e, h, m, p, resident) for m in candidates(
         p, h.memories, h.array.dataflows, h.array.rows, h.array.cols)
         if holds_whole(m.levels[0], p, resident)]
@@ -147,7 +203,7 @@ def _exhaustive_cascade(cascade, h, objective):
     """The least additive key over every split of the chain into blocks, every rank and
     piece count of each fused block, every mapping of each piece."""
     key = ADDITIVE[objective]
-    es = cascade.einsums
+    es, read_by = cascade.einsums, readers(cascade)
     best = None
     for cuts in itertools.product([False, True], repeat=len(es) - 1):
         bounds = [0] + [i + 1 for i, cut in enumerate(cuts) if cut] + [len(es)]
@@ -159,13 +215,13 @@ def _exhaustive_cascade(cascade, h, objective):
                 blocks.append([key(r.cycles, r.energy_j)])
                 continue
             options = []
-            for ranks, size in split_ranks(chain):
-                for n in piece_counts(size):
-                    got = [_exhaustive_piece(e, h, s, objective)
-                           for e, s in zip(chain, steps(chain, ranks, n))]
-                    if None not in got:
-                        options.append(tuple(map(sum, zip(*(key(n * r.cycles, n * r.energy_j)
-                                                            for r in got)))))
+            resident = residents(es, read_by, a, b)
+            for ranks, n in splits(chain, resident) if resident else []:
+                got = [_exhaustive_piece(e, h, s, objective)
+                       for e, s in zip(chain, steps(chain, resident, ranks, n))]
+                if None not in got:
+                    options.append(tuple(map(sum, zip(*(key(n * r.cycles, n * r.energy_j)
+                                                        for r in got)))))
             if not options:
                 break
             blocks.append(options)
@@ -177,10 +233,12 @@ def _exhaustive_cascade(cascade, h, objective):
 
 
 @pytest.mark.parametrize("objective", ["latency", "energy"])
-@pytest.mark.parametrize("M, glb_kib", [(16, 64), (16, 0.2), (64, 0.5)])
-def test_the_cascade_choice_is_the_best_of_its_space(write_yaml, objective, M, glb_kib):
+@pytest.mark.parametrize("text, M, glb_kib", [(CHAIN, 16, 64), (CHAIN, 16, 0.2),
+                                              (CHAIN, 64, 0.5), (FORK, 64, 0.5),
+                                              (SKIP, 64, 0.25)])
+def test_the_cascade_choice_is_the_best_of_its_space(write_yaml, objective, text, M, glb_kib):
     a = machine(write_yaml, glb_kib=glb_kib)
-    c = load(write_yaml, M=M)
+    c = load(write_yaml, text, M=M)
     got = simulate(c, a, objective=objective)
     want = _exhaustive_cascade(c, Hierarchy.of(a), objective)
     mine = ADDITIVE[objective](got.cycles, got.energy_j)

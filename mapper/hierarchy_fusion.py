@@ -54,7 +54,8 @@ def residents(einsums, read_by: dict, j: int, k: int) -> frozenset | None:
 
 def split_ranks(block, resident: frozenset) -> list[tuple[tuple[str, ...], int]]:
     """(one rank per Einsum, its size) for every rank of the first Einsum's output that
-    every Einsum keeps in its output, followed through the resident tensors."""
+    every Einsum keeps in its output, followed through the resident tensors made in
+    `block` (every Einsum after the first must read one)."""
     out = []
     first = block[0]
     for rank in first.output.ranks:
@@ -62,7 +63,7 @@ def split_ranks(block, resident: frozenset) -> list[tuple[tuple[str, ...], int]]
         dim = {first.output.tensor.name: first.output.ranks.index(rank)}
         for e in block[1:]:
             implied = {ref.ranks[dim[ref.tensor.name]] for ref in e.inputs
-                       if ref.tensor.name in resident}
+                       if ref.tensor.name in resident and ref.tensor.name in dim}
             if len(implied) != 1 or not implied <= set(e.output.ranks):
                 break
             ranks.append(implied.pop())
@@ -81,10 +82,16 @@ def piece_counts(size: int) -> list[int]:
     return out
 
 
-def splits(block, resident: frozenset) -> list[tuple[tuple, int]]:
-    """(ranks, pieces) of the block's space: one whole piece, then every split."""
-    return [((None,) * len(block), 1)] + [(ranks, n) for ranks, size in split_ranks(block, resident)
-                                          for n in piece_counts(size)[1:]]
+def splits(block, resident: frozenset) -> list[tuple[tuple, tuple]]:
+    """(each Einsum's split rank, each Einsum's pieces) of the block's space: all whole;
+    then, for every Einsum s, the Einsums before it whole and it and those after it split
+    along a rank followed from s, in every power of two of pieces."""
+    out = [((None,) * len(block), (1,) * len(block))]
+    for s in range(len(block)):
+        for ranks, size in split_ranks(block[s:], resident):
+            out += [((None,) * s + ranks, (1,) * s + (n,) * len(ranks))
+                    for n in piece_counts(size)[1:]]
+    return out
 
 
 @dataclass(frozen=True)
@@ -95,24 +102,40 @@ class Step:
     pieces: int
     reads: frozenset        # the resident tensors it reads from the top level
     keeps_output: bool      # its output is resident
-    passing: int            # bytes of resident slices held across it that it does not read
+    passing: int            # bytes of resident tensors held across it beyond its operands
 
 
 def slice_bytes(tensor, pieces: int) -> int:
     return math.ceil(tensor.elements // pieces * tensor.bits / 8)
 
 
-def steps(block, resident: frozenset, ranks, pieces: int) -> list[Step]:
-    """Each Einsum's Step in the block split along `ranks` into `pieces`."""
+def steps(block, resident: frozenset, ranks, pieces) -> list[Step]:
+    """Each Einsum's Step in the block split along `ranks` into `pieces` (per Einsum, as
+    splits() gives them). The whole Einsums run first, then the split ones piece by
+    piece: a resident tensor is held from its producer to its last reader, and one made
+    whole and read by the split Einsums through every piece of them."""
+    n = max(pieces)
+    split = {i for i, p in enumerate(pieces) if p > 1}
     made = {e.output.tensor.name: i for i, e in enumerate(block)}
-    last = {t: max(i for i, e in enumerate(block) if t in {r.tensor.name for r in e.inputs})
+    read = {t: {i for i, e in enumerate(block) if t in {r.tensor.name for r in e.inputs}}
             for t in resident}
     out = []
-    for i, (e, rank) in enumerate(zip(block, ranks)):
+    for i, e in enumerate(block):
         reads = frozenset(r.tensor.name for r in e.inputs if r.tensor.name in resident)
-        passing = sum(slice_bytes(block[made[t]].output.tensor, pieces) for t in resident
-                      if made[t] < i < last[t] and t not in reads)
-        out.append(Step(block[0].name, rank, pieces, reads,
+        passing = 0
+        for t in resident:
+            tensor = block[made[t]].output.tensor
+            if made[t] in split:  # a slice, within one piece
+                if made[t] < i < max(read[t]) and t not in reads:
+                    passing += slice_bytes(tensor, n)
+            elif i in split and read[t] & split:  # whole, through every piece
+                ref = next((r for r in e.inputs if r.tensor.name == t), None)
+                seen = 0 if ref is None else (slice_bytes(tensor, n) if ranks[i] in ref.ranks
+                                              else tensor.bytes)
+                passing += tensor.bytes - seen
+            elif made[t] < i < max(read[t]) and t not in reads:
+                passing += tensor.bytes
+        out.append(Step(block[0].name, ranks[i], pieces[i], reads,
                         e.output.tensor.name in resident, passing))
     return out
 

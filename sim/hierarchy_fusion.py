@@ -22,8 +22,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from yamlspec import SpecError
-from mapper.hierarchy_fusion import (MAX_BLOCK, Step, piece_problem, readers, resident_operands, residents,
-                                     split_ranks, splits, steps)
+from mapper.hierarchy_fusion import (MAX_BLOCK, Step, piece_problem, readers, resident_operands,
+                                     residents, splits, steps)
 from mapper.mapping import FusedStep, HierarchyMapping
 from sim.hierarchy import Hierarchy, best, evaluate, simulate_hierarchy, vector_einsum
 from sim.registry import cascade_engine
@@ -127,15 +127,16 @@ def given_blocks(cascade, given: dict, h: Hierarchy) -> dict[int, tuple[int, lis
                             f"reading a tensor made in it that no later Einsum reads)", *where)
         block = einsums[j:k]
         ranks = tuple(given[n].rank for n in names)
-        pieces = {given[n].pieces for n in names}
-        if len(pieces) != 1 or (ranks, min(pieces)) not in splits(block, resident):
-            raise SpecError(f"the fused block '{chain}' is split along ranks {list(ranks)} "
-                            f"into {sorted(pieces)} pieces: it needs one piece (rank null) or "
-                            f"a rank every Einsum keeps in its output, followed through the "
-                            f"resident tensors ({[list(r) for r, _ in split_ranks(block, resident)]}), "
-                            f"and a power of two dividing its size", *where)
+        pieces = tuple(given[n].pieces for n in names)
+        if (ranks, pieces) not in splits(block, resident):
+            raise SpecError(f"the fused block '{chain}' splits its Einsums along ranks "
+                            f"{list(ranks)} into {list(pieces)} pieces, not a split of its "
+                            f"space: the first Einsums whole (rank null, one piece), the rest "
+                            f"along a rank each keeps in its output, followed through the "
+                            f"resident tensors, in one power of two of pieces dividing its "
+                            f"size", *where)
         results = []
-        for e, step in zip(block, steps(block, resident, ranks, pieces.pop())):
+        for e, step in zip(block, steps(block, resident, ranks, pieces)):
             m = given[e.name]
             if e.is_contraction and not isinstance(m.mapping, HierarchyMapping):
                 raise SpecError(f"Einsum '{e.name}' runs on a memory hierarchy: its mapping "

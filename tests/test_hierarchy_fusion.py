@@ -149,17 +149,24 @@ def test_the_space_follows_ranks_through_the_block(write_yaml):
     assert split_ranks(es[:2], {"T"}) == [(("m", "m"), 16), (("n", "n"), 12)]
     assert split_ranks(es, {"T", "S"}) == [(("m", "m", "m"), 16)]
     assert piece_counts(16) == [1, 2, 4, 8, 16] and piece_counts(12) == [1, 2, 4]
-    assert splits(es, {"T", "S"})[0] == ((None, None, None), 1)
+    space = splits(es, {"T", "S"})
+    assert space[0] == ((None, None, None), (1, 1, 1))  # all whole
+    assert (("m", "m", "m"), (16, 16, 16)) in space  # all split
+    assert ((None, "m", "m"), (1, 2, 2)) in space  # T whole, then S and O in pieces
+    assert ((None, "n", "n"), (1, 2, 2)) not in space  # O reduces n
     assert piece_problem(es[2], "m", 4).shape == (("B", 1), ("M", 4), ("N", 8), ("K", 12))
     fork = load(write_yaml, FORK).einsums
     read_by = readers(load(write_yaml, FORK))
     assert residents(fork, read_by, 0, 2) is None  # Q reads X too: X must reach DRAM
     assert residents(fork, read_by, 0, 3) == {"X"}
     # X is read by P, and held across P for Q: P's step knows it reads it
-    s = steps(fork, frozenset({"X"}), ("m", "m", "m"), 2)
+    s = steps(fork, frozenset({"X"}), ("m", "m", "m"), (2, 2, 2))
     assert [x.reads for x in s] == [frozenset(), {"X"}, {"X"}]
     assert [x.keeps_output for x in s] == [True, False, False]
     assert [x.passing for x in s] == [0, 0, 0]
+    # X made whole, P and Q in two pieces: each piece reads half of X, all of it is held
+    s = steps(fork, frozenset({"X"}), (None, "m", "m"), (1, 2, 2))
+    assert [x.passing for x in s] == [0, 16 * 12 // 2, 16 * 12 // 2]
 
 
 def test_a_resident_held_across_an_einsum_takes_its_room(write_yaml):
@@ -168,7 +175,7 @@ def test_a_resident_held_across_an_einsum_takes_its_room(write_yaml):
     es = c.einsums
     resident = residents(es, readers(c), 0, 4)
     assert resident == {"T", "S", "U"}
-    s = steps(es, resident, ("m",) * 4, 4)
+    s = steps(es, resident, ("m",) * 4, (4,) * 4)
     assert [x.passing for x in s] == [0, 0, 4 * 12, 0]  # a 4 x 12 slice of T at U
     h = Hierarchy.of(machine(write_yaml, glb_kib=0.25))
     assert narrowed(h, 100).memories[0].capacity_bytes == 256 - 100
@@ -220,8 +227,8 @@ def _exhaustive_cascade(cascade, h, objective):
                 got = [_exhaustive_piece(e, h, s, objective)
                        for e, s in zip(chain, steps(chain, resident, ranks, n))]
                 if None not in got:
-                    options.append(tuple(map(sum, zip(*(key(n * r.cycles, n * r.energy_j)
-                                                        for r in got)))))
+                    options.append(tuple(map(sum, zip(*(key(k * r.cycles, k * r.energy_j)
+                                                        for k, r in zip(n, got))))))
             if not options:
                 break
             blocks.append(options)

@@ -44,23 +44,9 @@ ARCH = """architecture:
     - {{name: VEC, class: array1d, lanes: 4, formats: [int8], op_pj: {{default: 0.5}},
        lane_area_um2: 100, source: test}}
 """
-# a GEMM, an element-wise step on the vector unit, another GEMM: one chain
-CHAIN = """workload:
-  name: chain
-  format: int8
-  ranks: {{m: {M}, k: {K}, n: {N}, j: {J}}}
-  inputs:
-    A: {{ranks: [m, k]}}
-    W1: {{ranks: [k, n]}}
-    W2: {{ranks: [n, j]}}
-  einsums:
-    - T[m,n] = A[m,k] * W1[k,n]
-    - S[m,n] = exp(T[m,n])
-    - O[m,j] = S[m,n] * W2[n,j]
-"""
-# one intermediate read by two GEMMs (as a layer's input feeds its V, K and Q projections)
-FORK = """workload:
-  name: fork
+# int8 workloads over ranks m, k, n, j, reading A[m,k] and weights W1[k,n], W2, W3[n,j]
+WORKLOAD = """workload:
+  name: test
   format: int8
   ranks: {{m: {M}, k: {K}, n: {N}, j: {J}}}
   inputs:
@@ -69,36 +55,23 @@ FORK = """workload:
     W2: {{ranks: [n, j]}}
     W3: {{ranks: [n, j]}}
   einsums:
-    - X[m,n] = A[m,k] * W1[k,n]
-    - P[m,j] = X[m,n] * W2[n,j]
-    - Q[m,j] = X[m,n] * W3[n,j]
 """
+
+
+def workload(*einsums: str) -> str:
+    return WORKLOAD + "".join(f"    - {e}\n" for e in einsums)
+
+
+# a GEMM, an element-wise step on the vector unit, another GEMM: one chain
+CHAIN = workload("T[m,n] = A[m,k] * W1[k,n]", "S[m,n] = exp(T[m,n])",
+                 "O[m,j] = S[m,n] * W2[n,j]")
+# one intermediate read by two GEMMs (as a layer's input feeds its V, K and Q projections)
+FORK = workload("X[m,n] = A[m,k] * W1[k,n]", "P[m,j] = X[m,n] * W2[n,j]",
+                "Q[m,j] = X[m,n] * W3[n,j]")
 # T read again after two vector steps: held across the second
-SKIP = """workload:
-  name: skip
-  format: int8
-  ranks: {{m: {M}, k: {K}, n: {N}}}
-  inputs:
-    A: {{ranks: [m, k]}}
-    W1: {{ranks: [k, n]}}
-  einsums:
-    - T[m,n] = A[m,k] * W1[k,n]
-    - S[m,n] = exp(T[m,n])
-    - U[m,n] = exp(S[m,n])
-    - O[m,n] = U[m,n] * T[m,n]
-"""
-PAIR = """workload:
-  name: pair
-  format: int8
-  ranks: {{m: {M}, k: {K}, n: {N}, j: {J}}}
-  inputs:
-    A: {{ranks: [m, k]}}
-    W1: {{ranks: [k, n]}}
-    W2: {{ranks: [n, j]}}
-  einsums:
-    - T[m,n] = A[m,k] * W1[k,n]
-    - O[m,j] = T[m,n] * W2[n,j]
-"""
+SKIP = workload("T[m,n] = A[m,k] * W1[k,n]", "S[m,n] = exp(T[m,n])", "U[m,n] = exp(S[m,n])",
+                "O[m,n] = U[m,n] * T[m,n]")
+PAIR = workload("T[m,n] = A[m,k] * W1[k,n]", "O[m,j] = T[m,n] * W2[n,j]")
 
 
 def machine(write_yaml, glb_kib=64, dram_bw=16):

@@ -47,7 +47,7 @@ class Memory(ByteStore):
     instances: PositiveInt = Field(default=1, le=2**20)
     keep: list[Role] = []
     may_keep: list[Role] = list(ROLES)
-    # the top level: fused Einsum chains may hold their intermediates here (the mapper
+    # the top level: fused blocks of Einsums may hold their intermediates here (the mapper
     # decides, sim/hierarchy_fusion.py); false: every Einsum reads and writes DRAM
     fuse: bool = True
 

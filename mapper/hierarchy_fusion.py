@@ -97,7 +97,7 @@ def splits(block, resident: frozenset) -> list[tuple[tuple, tuple]]:
 @dataclass(frozen=True)
 class Step:
     """One Einsum's place in a fused block."""
-    chain: str              # the block's first Einsum
+    block: str              # the block's first Einsum
     rank: str | None        # this Einsum's letter for the split rank (None: one piece)
     pieces: int
     reads: frozenset        # the resident tensors it reads from the top level

@@ -198,7 +198,7 @@ class FusedStep:
     Einsum's letter for it; None: one piece), the number of pieces, and the mapping of
     one piece."""
 
-    chain: str
+    block: str
     rank: str | None
     pieces: int
     mapping: HierarchyMapping | VectorMapping
@@ -210,21 +210,21 @@ class FusedStep:
 
     def describe(self) -> str:
         split = f"{self.pieces} pieces along {self.rank}" if self.rank else "whole"
-        return f"fused block {self.chain} ({split}): {self.mapping.describe()}"
+        return f"fused block {self.block} ({split}): {self.mapping.describe()}"
 
     def to_dict(self) -> dict:
         return {**self.mapping.to_dict(),
-                "fused": {"chain": self.chain, "rank": self.rank, "pieces": self.pieces}}
+                "fused": {"block": self.block, "rank": self.rank, "pieces": self.pieces}}
 
 
 def _fused_from_dict(data: dict, file: str | None, where: str) -> FusedStep:
     fused = data.pop("fused")
     at = f"{where}.fused"
     if not isinstance(fused, dict):
-        raise SpecError("expected a mapping with chain, rank and pieces", file, at)
-    _known_keys(fused, {"chain", "rank", "pieces"}, file, at)
-    if not isinstance(fused.get("chain"), str):
-        raise SpecError("chain must name the block's first Einsum", file, f"{at}.chain")
+        raise SpecError("expected a mapping with block, rank and pieces", file, at)
+    _known_keys(fused, {"block", "rank", "pieces"}, file, at)
+    if not isinstance(fused.get("block"), str):
+        raise SpecError("block must name the block's first Einsum", file, f"{at}.block")
     if not isinstance(fused.get("rank"), (str, type(None))):
         raise SpecError("rank must name the Einsum's rank the block is split along (null: "
                         "one piece)", file, f"{at}.rank")
@@ -232,9 +232,9 @@ def _fused_from_dict(data: dict, file: str | None, where: str) -> FusedStep:
         raise SpecError("pieces must be a positive integer", file, f"{at}.pieces")
     inner = mapping_from_dict(data, file, where)
     if isinstance(inner, GemmMapping):
-        raise SpecError("only Einsums on a memory hierarchy run in fused chains (role "
+        raise SpecError("only Einsums on a memory hierarchy run in fused blocks (role "
                         "'hierarchy' or 'array1d')", file, f"{where}.role")
-    return FusedStep(fused["chain"], fused["rank"], fused["pieces"], inner, source=file or "")
+    return FusedStep(fused["block"], fused["rank"], fused["pieces"], inner, source=file or "")
 
 
 Mapping = GemmMapping | VectorMapping | HierarchyMapping | FusedStep

@@ -47,7 +47,7 @@ def scaled(piece: EinsumResult, step: Step, name: str) -> EinsumResult:
         piece.macs * n, piece.ops * n, {k: v * n for k, v in piece.busy.items()},
         piece.dram_read_bytes * n, piece.dram_write_bytes * n, piece.glb_read_bytes * n,
         piece.glb_write_bytes * n, {k: v * n for k, v in piece.energy_pj.items()},
-        FusedStep(step.chain, step.rank, n, piece.mapping))
+        FusedStep(step.block, step.rank, n, piece.mapping))
 
 
 def narrowed(h: Hierarchy, passing: int) -> Hierarchy | None:
@@ -109,17 +109,17 @@ def given_blocks(cascade, given: dict, h: Hierarchy) -> dict[int, tuple[int, lis
     members: dict[str, list[int]] = {}
     for name, m in given.items():
         if isinstance(m, FusedStep):
-            members.setdefault(m.chain, []).append(index[name])
+            members.setdefault(m.block, []).append(index[name])
     out = {}
-    for chain, idx in members.items():
+    for first, idx in members.items():
         idx.sort()
         j, k = idx[0], idx[-1] + 1
         names = [einsums[i].name for i in idx]
         where = (given[names[0]].source or None, f"mappings.{names[0]}.fused")
-        if chain not in index or j != index[chain] or idx != list(range(j, k)) or not (
+        if first not in index or j != index[first] or idx != list(range(j, k)) or not (
                 2 <= k - j <= MAX_BLOCK):
-            raise SpecError(f"the fused block '{chain}' must be 2 to {MAX_BLOCK} consecutive "
-                            f"Einsums starting at '{chain}'; the mapping puts {names} in it",
+            raise SpecError(f"the fused block '{first}' must be 2 to {MAX_BLOCK} consecutive "
+                            f"Einsums starting at '{first}'; the mapping puts {names} in it",
                             *where)
         resident = residents(einsums, read_by, j, k)
         if resident is None:
@@ -129,7 +129,7 @@ def given_blocks(cascade, given: dict, h: Hierarchy) -> dict[int, tuple[int, lis
         ranks = tuple(given[n].rank for n in names)
         pieces = tuple(given[n].pieces for n in names)
         if (ranks, pieces) not in splits(block, resident):
-            raise SpecError(f"the fused block '{chain}' splits its Einsums along ranks "
+            raise SpecError(f"the fused block '{first}' splits its Einsums along ranks "
                             f"{list(ranks)} into {list(pieces)} pieces, not a split of its "
                             f"space: the first Einsums whole (rank null, one piece), the rest "
                             f"along a rank each keeps in its output, followed through the "

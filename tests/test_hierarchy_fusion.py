@@ -312,12 +312,12 @@ def test_fused_mappings_round_trip_through_the_cli(write_yaml, tmp_path):
     unfused = runner.invoke(main, ["run", str(w), "--arch", str(a), "--json", "--no-fusion"])
     assert unfused.exit_code == 0
     assert json.loads(unfused.output)["einsums"] != first["einsums"]
-    # a chain that is not one, named by file and key
+    # blocks that are not in the space, named by file and key
     text = saved.read_text().replace("pieces: 1", "pieces: 3", 1)
     bad = tmp_path / "bad.yaml"
     bad.write_text(text)
     out = runner.invoke(main, ["run", str(w), "--arch", str(a), "--mapping", str(bad)])
     assert out.exit_code == 2 and str(bad) in out.output and "mappings.T.fused" in out.output
-    bad.write_text(saved.read_text().replace("chain: T", "chain: S", 1))
+    bad.write_text(saved.read_text().replace("block: T", "block: S", 1))
     out = runner.invoke(main, ["run", str(w), "--arch", str(a), "--mapping", str(bad)])
     assert out.exit_code == 2 and "consecutive" in out.output, out.output

@@ -31,7 +31,7 @@ LAYER_PREFIX = re.compile(r"^(t\d+_)?(l\d+_)?")  # t3_l11_qk -> qk
               help="Write the mapping of every Einsum to this YAML file.")
 @click.option("--no-fusion", is_flag=True,
               help="On a memory hierarchy, run every Einsum unfused (its operands read from "
-                   "and its output written to DRAM) instead of letting the mapper fuse chains.")
+                   "and its output written to DRAM) instead of letting the mapper fuse blocks of Einsums.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the result as JSON instead of a summary.")
 @click.option("--explain", "explain", default=None, metavar="EINSUM",

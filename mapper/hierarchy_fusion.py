@@ -109,34 +109,42 @@ def slice_bytes(tensor, pieces: int) -> int:
     return math.ceil(tensor.elements // pieces * tensor.bits / 8)
 
 
-def steps(block, resident: frozenset, ranks, pieces) -> list[Step]:
+def layout(block, resident: frozenset) -> tuple:
+    """What steps() needs of a block whatever its split: each resident tensor's producer,
+    its readers, and its tensor; each Einsum's input names."""
+    inputs = [frozenset(r.tensor.name for r in e.inputs) for e in block]
+    made = {e.output.tensor.name: i for i, e in enumerate(block)}
+    return ([(t, made[t], max(i for i, names in enumerate(inputs) if t in names),
+              {i for i, names in enumerate(inputs) if t in names}, block[made[t]].output.tensor)
+             for t in sorted(resident)], inputs)
+
+
+def steps(block, resident: frozenset, ranks, pieces, shape: tuple | None = None) -> list[Step]:
     """Each Einsum's Step in the block split along `ranks` into `pieces` (per Einsum, as
-    splits() gives them). The whole Einsums run first, then the split ones piece by
-    piece: a resident tensor is held from its producer to its last reader, and one made
-    whole and read by the split Einsums through every piece of them."""
+    splits() gives them; `shape`: its layout(), if made already). The whole Einsums run
+    first, then the split ones piece by piece: a resident tensor is held from its
+    producer to its last reader, and one made whole and read by the split Einsums
+    through every piece of them."""
+    tensors, inputs = shape or layout(block, resident)
     n = max(pieces)
     split = {i for i, p in enumerate(pieces) if p > 1}
-    made = {e.output.tensor.name: i for i, e in enumerate(block)}
-    read = {t: {i for i, e in enumerate(block) if t in {r.tensor.name for r in e.inputs}}
-            for t in resident}
     out = []
     for i, e in enumerate(block):
-        reads = frozenset(r.tensor.name for r in e.inputs if r.tensor.name in resident)
+        reads = inputs[i] & resident
         passing = 0
-        for t in resident:
-            tensor = block[made[t]].output.tensor
-            if made[t] in split:  # a slice, within one piece
-                if made[t] < i < max(read[t]) and t not in reads:
+        for t, made, last, read, tensor in tensors:
+            if made in split:  # a slice, within one piece
+                if made < i < last and t not in reads:
                     passing += slice_bytes(tensor, n)
-            elif i in split and read[t] & split:  # whole, through every piece
+            elif i in split and read & split:  # whole, through every piece
                 ref = next((r for r in e.inputs if r.tensor.name == t), None)
                 seen = 0 if ref is None else (slice_bytes(tensor, n) if ranks[i] in ref.ranks
                                               else tensor.bytes)
                 passing += tensor.bytes - seen
-            elif made[t] < i < max(read[t]) and t not in reads:
+            elif made < i < last and t not in reads:
                 passing += tensor.bytes
         out.append(Step(block[0].name, ranks[i], pieces[i], reads,
-                        e.output.tensor.name in resident, passing))
+                        block[i].output.tensor.name in resident, passing))
     return out
 
 

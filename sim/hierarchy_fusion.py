@@ -22,8 +22,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from yamlspec import SpecError
-from mapper.hierarchy_fusion import (MAX_BLOCK, Step, piece_problem, readers, resident_operands,
-                                     residents, splits, steps)
+from mapper.hierarchy_fusion import (MAX_BLOCK, Step, layout, piece_problem, readers,
+                                     resident_operands, residents, splits, steps)
 from mapper.mapping import FusedStep, HierarchyMapping
 from sim.hierarchy import Hierarchy, best, evaluate, simulate_hierarchy, vector_einsum
 from sim.registry import cascade_engine
@@ -90,14 +90,15 @@ class Pieces:
         self.cache: dict = {}
         self.scored = 0
 
-    def best(self, e, step: Step) -> EinsumResult | None:
-        key = (e.signature(), step.rank, step.pieces, step.reads, step.keeps_output,
-               step.passing)
+    def best(self, e, step: Step) -> tuple | None:
+        """(one piece's result, its cycles, its joules), or None if nothing fits."""
+        key = (e.signature(), step.rank, step.pieces, step.keeps_output, step.passing,
+               tuple(r.tensor.name in step.reads for r in e.inputs))  # alike in every layer
         if key not in self.cache:
-            self.cache[key], scored = piece_of(e, step, self.h, self.objective)
+            piece, scored = piece_of(e, step, self.h, self.objective)
+            self.cache[key] = None if piece is None else (piece, piece.cycles, piece.energy_j)
             self.scored += scored
-        piece = self.cache[key]
-        return None if piece is None else scaled(piece, step, e.name)
+        return self.cache[key]
 
 
 def given_blocks(cascade, given: dict, h: Hierarchy) -> dict[int, tuple[int, list]]:
@@ -158,19 +159,44 @@ def choose(cascade, h: Hierarchy, objective: str, rows: list, given: dict) -> tu
     fixed = given_blocks(cascade, given, h)
     search = Pieces(h, objective)
     read_by = readers(cascade)
+    ids = cascade.signature_ids
     free = [enabled(h) and e.name not in given for e in einsums]
+    alike: dict = {}  # blocks alike (as in every layer) -> (key, ranks, pieces) of the best
 
-    def total(block):
-        return tuple(map(sum, zip(*(key(r.cycles, r.energy_j) for r in block))))
+    def total(pairs):  # the key of a block's (cycles, joules) per Einsum
+        return tuple(map(sum, zip(*(key(c, e) for c, e in pairs))))
 
-    # best_[k]: (key, rows) of the best way to run the first k Einsums
-    best_: list = [((0,) * len(key(0, 0)), [])] + [None] * len(einsums)
+    def best_split(block, resident):
+        found_best = None
+        shape = layout(block, resident)
+        for ranks, pieces in splits(block, resident):
+            at = steps(block, resident, ranks, pieces, shape)
+            found = []
+            for e, step in zip(block, at):
+                found.append(search.best(e, step))
+                if found[-1] is None:
+                    break
+            else:
+                cost = total((n * c, n * x) for n, (_, c, x) in zip(pieces, found))
+                if found_best is None or cost < found_best[0]:
+                    found_best = (cost, ranks, pieces)
+        return found_best
+
+    def rows_of(block, resident, ranks, pieces):
+        return [scaled(search.best(e, s)[0], s, e.name)
+                for e, s in zip(block, steps(block, resident, ranks, pieces))]
+
+    # best_[k]: (key, first Einsum of the last block, making its rows) of the best way to
+    # run the first k Einsums
+    best_: list = [((0,) * len(key(0, 0)), 0, None)] + [None] * len(einsums)
     for k in range(1, len(einsums) + 1):
         options = []
         if k - 1 in fixed:
-            options.append(fixed[k - 1])
+            j, done = fixed[k - 1]
+            options.append((j, total((r.cycles, r.energy_j) for r in done), lambda d=done: d))
         elif rows[k - 1] is not None:
-            options.append((k - 1, [rows[k - 1]]))
+            r = rows[k - 1]
+            options.append((k - 1, key(r.cycles, r.energy_j), lambda r=r: [r]))
             j = k - 1
             while j > max(0, k - MAX_BLOCK) and free[j - 1] and free[k - 1]:
                 j -= 1
@@ -178,18 +204,28 @@ def choose(cascade, h: Hierarchy, objective: str, rows: list, given: dict) -> tu
                 if resident is None:
                     continue
                 block = einsums[j:k]
-                for ranks, pieces in splits(block, resident):
-                    found = [search.best(e, s)
-                             for e, s in zip(block, steps(block, resident, ranks, pieces))]
-                    if None not in found:
-                        options.append((j, found))
-        for j, block in options:
+                shape = (ids[j:k],  # what the block's cost depends on, wherever it is
+                         tuple(tuple(x - j for x in read_by[e.output.tensor.name])
+                               if e.output.tensor.name in resident else () for e in block),
+                         tuple(tuple(r.tensor.name in resident for r in e.inputs) for e in block))
+                if shape not in alike:
+                    alike[shape] = best_split(block, resident)
+                if alike[shape] is not None:
+                    cost, ranks, pieces = alike[shape]
+                    options.append((j, cost, lambda b=block, res=resident, r=ranks, p=pieces:
+                                    rows_of(b, res, r, p)))
+        for j, cost, make in options:
             if best_[j] is None:
                 continue
-            cost = tuple(a + b for a, b in zip(best_[j][0], total(block)))
+            cost = tuple(a + b for a, b in zip(best_[j][0], cost))
             if best_[k] is None or cost < best_[k][0]:
-                best_[k] = (cost, best_[j][1] + block)
-    return best_[-1][1], search.scored
+                best_[k] = (cost, j, make)
+    out, k = [], len(einsums)
+    while k:  # back from the last block
+        _, j, make = best_[k]
+        out[:0] = make()
+        k = j
+    return out, search.scored
 
 
 @cascade_engine("memory")

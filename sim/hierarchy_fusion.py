@@ -13,7 +13,7 @@ every Einsum while it runs.
 The choice: every Einsum alone (unfused, as before) or in one fused block; the
 cascade's objective key is a sum over those blocks, so a dynamic programme over the
 cascade's order finds the best split exactly (latency: total cycles, then energy;
-energy: the reverse; edp: the sum of each block's cycles x energy). Unfused is in the
+energy: the reverse; edp: the sum of each Einsum's cycles x energy). Unfused is in the
 space, so the choice is never worse than unfused.
 """
 

@@ -258,15 +258,16 @@ def _check_capacities(result, cascade, h):
             assert held / m.pieces <= h.memories[0].capacity_bytes
 
 
-@settings(max_examples=30, deadline=None,
+@settings(max_examples=150, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(M=st.sampled_from([1, 4, 6, 16, 24]), K=st.integers(1, 20), N=st.integers(1, 20),
-       J=st.integers(1, 20), glb_kib=st.sampled_from([0.25, 0.5, 1, 64]),
-       dram_bw=st.sampled_from([2, 16, 256]), objective=st.sampled_from(["latency", "energy"]))
-def test_fusing_is_never_worse_and_keeps_the_invariants(write_yaml, M, K, N, J, glb_kib,
+@given(text=st.sampled_from([CHAIN, FORK, SKIP]), M=st.sampled_from([1, 4, 6, 16, 24]),
+       K=st.integers(1, 20), N=st.integers(1, 20), J=st.integers(1, 20),
+       glb_kib=st.sampled_from([0.25, 0.5, 1, 64]), dram_bw=st.sampled_from([2, 16, 256]),
+       objective=st.sampled_from(["latency", "energy"]))
+def test_fusing_is_never_worse_and_keeps_the_invariants(write_yaml, text, M, K, N, J, glb_kib,
                                                         dram_bw, objective):
     a = machine(write_yaml, glb_kib=glb_kib, dram_bw=dram_bw)
-    c = load(write_yaml, M=M, K=K, N=N, J=J)
+    c = load(write_yaml, text, M=M, K=K, N=N, J=J)
     try:
         plain = simulate(c, without_fusion(a), objective=objective)
     except SpecError:  # nothing fits this GLB at all

@@ -381,6 +381,8 @@ def simulate_hierarchy(cascade: Cascade, arch: Architecture, mapping=None,
         m = given.get(e.name)
         if isinstance(m, FusedStep):  # run by `fuse`
             rows.append(None)
+            if progress:
+                progress(i + 1, len(cascade.einsums))
             continue
         key = (ids[i], m)
         if key not in cache:

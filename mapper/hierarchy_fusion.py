@@ -3,19 +3,20 @@
 A fused block: consecutive Einsums of a cascade whose *resident* tensors (produced in the
 block and read only by later Einsums of it) stay in the top memory level and never cross
 DRAM; every Einsum of the block but the first reads at least one of them. The block runs
-in `pieces` equal pieces along one rank that every Einsum of it keeps in its output (none
-reduces it; the rank is followed from producer to consumer through each resident
-tensor's dimensions, and must agree where an Einsum reads several): piece by piece, each
-Einsum runs its slice, and each resident tensor's slice is held whole in the top level
-from its producer to its last reader, taking room from the Einsums between. Everything
-else crosses DRAM per piece as the Einsum's own mapping counts it, so an operand not
-indexed by the rank (a weight) is fetched again for every piece. This is the shared rank
-tiled above every Einsum, as AccelForge's, TileFlow's and LoopTree's fused mappings tile
-it. With one piece no rank is split and whole tensors are resident.
+whole, or with a run of its Einsums in `pieces` equal pieces along one rank that each of
+them keeps in its output (none reduces it; the rank is followed from producer to
+consumer through each resident tensor's dimensions, and must agree where an Einsum
+reads several), the Einsums before the run whole, then the run piece by piece (each
+Einsum its slice), then the Einsums after it whole. A resident is held in the top level
+from its producer to its last reader (steps()), taking room from the Einsums between.
+Everything else crosses DRAM per piece as the Einsum's own mapping counts it, so an
+operand not indexed by the rank (a weight) is fetched again for every piece. This is
+the shared rank tiled above the Einsums, as AccelForge's, TileFlow's and LoopTree's
+fused mappings tile it.
 
-The space of a cascade: every block of two to MAX_BLOCK free Einsums, one piece (whole) or
-every rank that can be followed through it with every power-of-two number of pieces
-dividing its size. sim/hierarchy_fusion.py counts each exactly and chooses the blocks.
+The space of a cascade: every block of two to MAX_BLOCK free Einsums, whole or with
+every run split along every rank that can be followed through it, in every power of two
+of pieces dividing its size. sim/hierarchy_fusion.py counts each exactly and chooses.
 """
 
 from __future__ import annotations
@@ -84,13 +85,16 @@ def piece_counts(size: int) -> list[int]:
 
 def splits(block, resident: frozenset) -> list[tuple[tuple, tuple]]:
     """(each Einsum's split rank, each Einsum's pieces) of the block's space: all whole;
-    then, for every Einsum s, the Einsums before it whole and it and those after it split
-    along a rank followed from s, in every power of two of pieces."""
+    then, for every run of Einsums s..t-1, those before and after it whole and the run
+    split along a rank followed from s, in every power of two of pieces."""
     out = [((None,) * len(block), (1,) * len(block))]
     for s in range(len(block)):
-        for ranks, size in split_ranks(block[s:], resident):
-            out += [((None,) * s + ranks, (1,) * s + (n,) * len(ranks))
-                    for n in piece_counts(size)[1:]]
+        for t in range(s + 1, len(block) + 1):
+            for ranks, size in split_ranks(block[s:t], resident):
+                after = len(block) - t
+                out += [((None,) * s + ranks + (None,) * after,
+                         (1,) * s + (n,) * len(ranks) + (1,) * after)
+                        for n in piece_counts(size)[1:]]
     return out
 
 
@@ -110,42 +114,53 @@ def slice_bytes(tensor, pieces: int) -> int:
 
 
 def layout(block, resident: frozenset) -> tuple:
-    """What steps() needs of a block whatever its split: each resident tensor's producer,
-    its readers, and its tensor; each Einsum's input names."""
-    inputs = [frozenset(r.tensor.name for r in e.inputs) for e in block]
+    """What steps() needs of a block whatever its split: per resident tensor its
+    producer, last reader, readers, bytes and the tensor; per Einsum the resident
+    tensors it reads, with the ranks it reads each by."""
+    reads = [{r.tensor.name: r.ranks for r in e.inputs if r.tensor.name in resident}
+             for e in block]
     made = {e.output.tensor.name: i for i, e in enumerate(block)}
-    return ([(t, made[t], max(i for i, names in enumerate(inputs) if t in names),
-              {i for i, names in enumerate(inputs) if t in names}, block[made[t]].output.tensor)
-             for t in sorted(resident)], inputs)
+    tensors = []
+    for t in sorted(resident):
+        readers = {i for i, names in enumerate(reads) if t in names}
+        tensor = block[made[t]].output.tensor
+        tensors.append((t, made[t], max(readers), readers, tensor.bytes, tensor))
+    return tensors, reads
 
 
 def steps(block, resident: frozenset, ranks, pieces, shape: tuple | None = None) -> list[Step]:
     """Each Einsum's Step in the block split along `ranks` into `pieces` (per Einsum, as
-    splits() gives them; `shape`: its layout(), if made already). The whole Einsums run
-    first, then the split ones piece by piece: a resident tensor is held from its
-    producer to its last reader, and one made whole and read by the split Einsums
-    through every piece of them."""
-    tensors, inputs = shape or layout(block, resident)
+    splits() gives them; `shape`: its layout(), if made already). The Einsums before the
+    split ones run whole, then the split ones piece by piece, then the rest whole. A
+    resident is held from its producer to its last reader: a slice if made and read only
+    by the split Einsums; whole if made whole and read by them (through every piece), or
+    made by them and read after them (its slices gathering piece by piece). An Einsum
+    counts what it reads and writes of them itself; the rest takes its room."""
+    tensors, reads = shape or layout(block, resident)
     n = max(pieces)
-    split = {i for i, p in enumerate(pieces) if p > 1}
-    out = []
-    for i, e in enumerate(block):
-        reads = inputs[i] & resident
-        passing = 0
-        for t, made, last, read, tensor in tensors:
-            if made in split:  # a slice, within one piece
-                if made < i < last and t not in reads:
-                    passing += slice_bytes(tensor, n)
-            elif i in split and read & split:  # whole, through every piece
-                ref = next((r for r in e.inputs if r.tensor.name == t), None)
-                seen = 0 if ref is None else (slice_bytes(tensor, n) if ranks[i] in ref.ranks
-                                              else tensor.bytes)
-                passing += tensor.bytes - seen
-            elif made < i < last and t not in reads:
-                passing += tensor.bytes
-        out.append(Step(block[0].name, ranks[i], pieces[i], reads,
-                        block[i].output.tensor.name in resident, passing))
-    return out
+    split = [p > 1 for p in pieces]
+    first = split.index(True) if n > 1 else len(block)
+    passing = [0] * len(block)
+    for t, made, last, readers, whole, tensor in tensors:
+        piece = slice_bytes(tensor, n) if n > 1 else whole
+        gathered = split[made] and not split[last]
+        across = not split[made] and any(split[i] for i in readers)
+        for i in range(min(made, first), len(block)):
+            if split[i] and (across or (gathered and i < made)):
+                held = whole - piece if gathered else whole
+            elif made <= i <= last:
+                held = piece if split[made] and not gathered else whole
+            else:
+                continue
+            if i == made:
+                own = piece if split[i] else whole
+            elif t in reads[i]:
+                own = piece if split[i] and ranks[i] in reads[i][t] else whole
+            else:
+                own = 0
+            passing[i] += max(0, held - own)
+    return [Step(block[0].name, ranks[i], pieces[i], frozenset(reads[i]),
+                 e.output.tensor.name in resident, passing[i]) for i, e in enumerate(block)]
 
 
 def piece_problem(einsum, rank: str | None, pieces: int) -> GemmProblem:

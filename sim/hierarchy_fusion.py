@@ -90,9 +90,10 @@ class Pieces:
         self.cache: dict = {}
         self.scored = 0
 
-    def best(self, e, step: Step) -> tuple | None:
-        """(one piece's result, its cycles, its joules), or None if nothing fits."""
-        key = (e.signature(), step.rank, step.pieces, step.keeps_output, step.passing,
+    def best(self, e, sig: int, step: Step) -> tuple | None:
+        """(one piece's result, its cycles, its joules), or None if nothing fits; `sig`:
+        the number of `e`'s signature (Cascade.signature_ids)."""
+        key = (sig, step.rank, step.pieces, step.keeps_output, step.passing,
                tuple(r.tensor.name in step.reads for r in e.inputs))  # alike in every layer
         if key not in self.cache:
             piece, scored = piece_of(e, step, self.h, self.objective)
@@ -166,14 +167,14 @@ def choose(cascade, h: Hierarchy, objective: str, rows: list, given: dict) -> tu
     def total(pairs):  # the key of a block's (cycles, joules) per Einsum
         return tuple(map(sum, zip(*(key(c, e) for c, e in pairs))))
 
-    def best_split(block, resident):
+    def best_split(block, sigs, resident):
         found_best = None
         shape = layout(block, resident)
         for ranks, pieces in splits(block, resident):
             at = steps(block, resident, ranks, pieces, shape)
             found = []
-            for e, step in zip(block, at):
-                found.append(search.best(e, step))
+            for e, sig, step in zip(block, sigs, at):
+                found.append(search.best(e, sig, step))
                 if found[-1] is None:
                     break
             else:
@@ -182,9 +183,9 @@ def choose(cascade, h: Hierarchy, objective: str, rows: list, given: dict) -> tu
                     found_best = (cost, ranks, pieces)
         return found_best
 
-    def rows_of(block, resident, ranks, pieces):
-        return [scaled(search.best(e, s)[0], s, e.name)
-                for e, s in zip(block, steps(block, resident, ranks, pieces))]
+    def rows_of(block, sigs, resident, ranks, pieces):
+        return [scaled(search.best(e, sig, s)[0], s, e.name)
+                for e, sig, s in zip(block, sigs, steps(block, resident, ranks, pieces))]
 
     # best_[k]: (key, first Einsum of the last block, making its rows) of the best way to
     # run the first k Einsums
@@ -209,11 +210,11 @@ def choose(cascade, h: Hierarchy, objective: str, rows: list, given: dict) -> tu
                                if e.output.tensor.name in resident else () for e in block),
                          tuple(tuple(r.tensor.name in resident for r in e.inputs) for e in block))
                 if shape not in alike:
-                    alike[shape] = best_split(block, resident)
+                    alike[shape] = best_split(block, ids[j:k], resident)
                 if alike[shape] is not None:
                     cost, ranks, pieces = alike[shape]
-                    options.append((j, cost, lambda b=block, res=resident, r=ranks, p=pieces:
-                                    rows_of(b, res, r, p)))
+                    options.append((j, cost, lambda b=block, ss=ids[j:k], res=resident,
+                                    r=ranks, p=pieces: rows_of(b, ss, res, r, p)))
         for j, cost, make in options:
             if best_[j] is None:
                 continue

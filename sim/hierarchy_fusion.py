@@ -1,14 +1,14 @@
 """Fused blocks of Einsums on a memory hierarchy: each candidate of
 mapper/hierarchy_fusion.py counted exactly, and the cascade's choice of blocks.
 
-A fused block runs piece by piece; within a piece its Einsums run one after another, and
-so do the pieces (serialized: no Einsum overlaps another, as unfused Einsums do not), so
-a fused Einsum's cycles, counts and energy are those of one piece (sim/hierarchy.py's
-count() with the resident operands held whole in the top level and never crossing
-DRAM; the vector unit reading and writing them there) times the number of pieces. Each
-piece's mapping is the best of its map space with the residents held whole and the top
-level's capacity less the resident slices held across the Einsum, so capacity holds for
-every Einsum while it runs.
+A fused block's Einsums run one after another (its split run piece by piece): serialized,
+no Einsum overlaps another, as unfused Einsums do not. So a fused Einsum's cycles,
+counts and energy are those of one piece (sim/hierarchy.py's count() with the resident
+operands held whole in the top level and never crossing DRAM; the vector unit reading
+and writing them there) times its number of pieces. Each piece's mapping is the best of
+its map space with the residents held whole and the top level's capacity less what
+else is held while it runs (mapper.hierarchy_fusion.steps()), so capacity holds for
+every Einsum.
 
 The choice: every Einsum alone (unfused, as before) or in one fused block; the
 cascade's objective key is a sum over those blocks, so a dynamic programme over the

@@ -47,6 +47,9 @@ class Memory(ByteStore):
     instances: PositiveInt = Field(default=1, le=2**20)
     keep: list[Role] = []
     may_keep: list[Role] = list(ROLES)
+    # the top level: fused blocks of Einsums may hold their intermediates here (the mapper
+    # decides, sim/hierarchy_fusion.py); false: every Einsum reads and writes DRAM
+    fuse: bool = True
 
     @model_validator(mode="after")
     def _keep_allowed(self):
@@ -61,6 +64,13 @@ class Memory(ByteStore):
 
     def area_mm2(self):
         return self.area_mm2_each * self.instances
+
+
+def without_fusion(arch):
+    """`arch` with every memory level's `fuse` off: each Einsum reads and writes DRAM."""
+    return arch.model_copy(update={"components": [
+        c.model_copy(update={"fuse": False}) if isinstance(c, Memory) else c
+        for c in arch.components]})
 
 
 @cost_model("cacti-memory")

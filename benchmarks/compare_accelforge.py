@@ -2,9 +2,10 @@
 shipped examples, each architecture and workload translated by `sim import-accelforge`.
 
 For every case: cycles, energy (total and by component), DRAM bytes and the time each
-tool takes to map. AccelForge runs unfused (its top memory keeps every tensor, as this
-tool runs Einsums) and ranks its Pareto set by latency, then energy; its clock is the
-translated architecture's (the MAC's compute rate). AccelForge is slow (seconds to
+tool takes to map. Both run unfused (AccelForge's top memory keeps every tensor; ours
+without_fusion, as `sim run --no-fusion`), except the cases named `...-fused`, where both
+may fuse Einsums. AccelForge ranks its Pareto set by latency, then energy; its clock is
+the translated architecture's (the MAC's compute rate). AccelForge is slow (seconds to
 minutes per case): its result for each case is stored in --store and reused, so a run
 can be split (`--cases tpu-gemm`) and resumed (`nice` it on a shared machine); ours is
 run afresh every time.
@@ -50,6 +51,9 @@ CASES = {
     "nvdla-gemm": ("nvdla", (1024, 1024, 1024), {}),
     "simba-matmuls": ("simba", "matmuls", {"N_EINSUMS": 2}),
 }
+FUSED = "-fused"  # a case's name + FUSED: the same case, both tools fusing
+CASES.update({name + FUSED: CASES[name] for name in ("nvdla-matmuls", "tpu-matmuls",
+                                                     "tpu-gpt3-prefill")})
 
 
 def translated(name: str):
@@ -79,7 +83,7 @@ def run_accelforge(name: str, jobs: int) -> dict:
     from sim.accelforge import peer
 
     arch_file, wl_file, variables, a, _ = translated(name)
-    theirs = peer.run(arch_file, wl_file, variables, jobs=jobs)
+    theirs = peer.run(arch_file, wl_file, variables, unfused=not name.endswith(FUSED), jobs=jobs)
     by_comp: dict[str, float] = {}
     dram_bits = 0.0
     for pe in theirs.einsums.values():
@@ -91,13 +95,16 @@ def run_accelforge(name: str, jobs: int) -> dict:
 
 
 def run_ours(name: str, repeat: int) -> dict:
-    """Our simulation of the case `repeat` times: the median wall time is the one
-    compared; the slowest wall time (the first run's caches are cold, and a run may wait
-    for the CPU) and the median CPU time are shown."""
+    """Our simulation of the case `repeat` times (fusion off unless the case is fused):
+    the median wall time is the one compared; the slowest wall time (the first run's
+    caches are cold, and a run may wait for the CPU) and the median CPU time are shown."""
+    from arch.hierarchy import without_fusion
     from sim import simulate
     from sim.registry import CASCADE_ENGINES
 
     *_, a, cascade = translated(name)
+    if not name.endswith(FUSED):
+        a = without_fusion(a)
     CASCADE_ENGINES.names()  # engines and plug-ins imported before the clock starts
     walls, cpus = [], []
     for _ in range(repeat):

@@ -8,6 +8,8 @@
 - VectorMapping (other Einsums on the 1D unit): output points per buffered chunk.
 - HierarchyMapping (a contraction on a memory hierarchy, arch/hierarchy.py): per memory
   level, the operands it keeps, the rank split over its copies, its tile and loop order.
+- FusedStep (an Einsum of a fused block on a hierarchy): the block, its split, and the
+  mapping of one piece.
 Each has a `role`: which part of the architecture it targets (`array2d`, `array1d`),
 whatever that component's class and name (a result's `unit` is the component's name).
 """
@@ -189,7 +191,53 @@ def hierarchy_mapping_from_dict(data: dict, file: str | None = None, where: str 
     return HierarchyMapping(data["dataflow"], tuple(out), source=file or "")
 
 
-Mapping = GemmMapping | VectorMapping | HierarchyMapping
+@dataclass(frozen=True)
+class FusedStep:
+    """An Einsum of a fused block on a memory hierarchy (mapper/hierarchy_fusion.py): the
+    block's first Einsum (naming the block), the rank the block is split along (this
+    Einsum's letter for it; None: one piece), the number of pieces, and the mapping of
+    one piece."""
+
+    block: str
+    rank: str | None
+    pieces: int
+    mapping: HierarchyMapping | VectorMapping
+    source: str = field(default="", compare=False, repr=False)
+
+    @property
+    def role(self) -> str:
+        return self.mapping.role
+
+    def describe(self) -> str:
+        split = f"{self.pieces} pieces along {self.rank}" if self.rank else "whole"
+        return f"fused block {self.block} ({split}): {self.mapping.describe()}"
+
+    def to_dict(self) -> dict:
+        return {**self.mapping.to_dict(),
+                "fused": {"block": self.block, "rank": self.rank, "pieces": self.pieces}}
+
+
+def _fused_from_dict(data: dict, file: str | None, where: str) -> FusedStep:
+    fused = data.pop("fused")
+    at = f"{where}.fused"
+    if not isinstance(fused, dict):
+        raise SpecError("expected a mapping with block, rank and pieces", file, at)
+    _known_keys(fused, {"block", "rank", "pieces"}, file, at)
+    if not isinstance(fused.get("block"), str):
+        raise SpecError("block must name the block's first Einsum", file, f"{at}.block")
+    if not isinstance(fused.get("rank"), (str, type(None))):
+        raise SpecError("rank must name the Einsum's rank the block is split along (null: "
+                        "one piece)", file, f"{at}.rank")
+    if not _positive_int(fused.get("pieces")):
+        raise SpecError("pieces must be a positive integer", file, f"{at}.pieces")
+    inner = mapping_from_dict(data, file, where)
+    if isinstance(inner, GemmMapping):
+        raise SpecError("only Einsums on a memory hierarchy run in fused blocks (role "
+                        "'hierarchy' or 'array1d')", file, f"{where}.role")
+    return FusedStep(fused["block"], fused["rank"], fused["pieces"], inner, source=file or "")
+
+
+Mapping = GemmMapping | VectorMapping | HierarchyMapping | FusedStep
 
 
 def mapping_from_dict(data: dict, file: str | None = None, where: str = "") -> Mapping:
@@ -197,6 +245,8 @@ def mapping_from_dict(data: dict, file: str | None = None, where: str = "") -> M
     if not isinstance(data, dict):
         raise SpecError("expected a mapping", file, where)
     data = dict(data)
+    if "fused" in data:  # an Einsum of a fused block on a hierarchy
+        return _fused_from_dict(data, file, where)
     if "unit" in data and "role" not in data:  # the key's name in files of accelsim 0.1
         data["role"] = data.pop("unit")
     role = data.get("role")

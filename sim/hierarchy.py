@@ -35,10 +35,11 @@ import mapper
 from mapper.gemm import OPERANDS, GemmProblem
 from mapper.hierarchy import (ARRAY_DIMS, by_top_level, fits, held, level_choices,
                               level_loops, tile_bytes, visits)
-from mapper.mapping import GROUPS, OPERAND_ROLE, ROLE_OPERAND, HierarchyMapping, VectorMapping
+from mapper.hierarchy_fusion import check_resident, holds_whole, slice_bytes
+from mapper.mapping import (GROUPS, OPERAND_ROLE, ROLE_OPERAND, FusedStep, HierarchyMapping,
+                            VectorMapping)
 from sim.array2d import fold_starts
 from sim.energy import Actions
-from sim.registry import cascade_engine
 from sim.result import EinsumResult, Result
 from workloads import Cascade, Einsum
 
@@ -173,8 +174,9 @@ class _Partial:
 
 
 def _add_level(p: GemmProblem, h: Hierarchy, state: _Partial, i: int, lv, where,
-               checked: bool) -> _Partial:
-    """`state` with level i's fills and drains under its LevelMapping `lv`."""
+               checked: bool, resident: frozenset = frozenset()) -> _Partial:
+    """`state` with level i's fills and drains under its LevelMapping `lv`; `resident`:
+    operands a fused block keeps whole in the top level (count()), moved by none."""
     mem = h.memories[i]
     bits = dict(p.bits)
     copies = h.copies[i]
@@ -198,6 +200,9 @@ def _add_level(p: GemmProblem, h: Hierarchy, state: _Partial, i: int, lv, where,
     depths = lv.depths or (len(steps),) * len(lv.keep)
     out_bytes = _out_bytes(p)
     for o, depth, tile in zip(lv.keep, depths, held(lv, inner, loops_here)):
+        if i == 0 and o in resident:  # already there, or stays there
+            holder[o] = 1
+            continue
         moved = visits([*state.loops, *steps[:depth]], o) * tile_bytes(tile, o, bits[o]) * copies
         up = names[holder[o]]
         if o == "O":  # drains, and refills of partial sums (not the first residency)
@@ -255,14 +260,16 @@ def _port_cycles(h: Hierarchy, reads: dict, writes: dict) -> float:
 
 
 def count(p: GemmProblem, h: Hierarchy, m: HierarchyMapping, where,
-          checked: bool = False) -> Counts:
+          checked: bool = False, resident: frozenset = frozenset()) -> Counts:
     """Count and time one contraction under `m` (module docstring); `checked`: the
-    mapping comes from the map space, which holds only valid ones."""
+    mapping comes from the map space, which holds only valid ones. `resident`: operands
+    a fused block keeps whole in the top memory level (sim/hierarchy_fusion.py), which
+    never cross DRAM."""
     if not checked:
         _check(m, h, p, where)
     state = _Partial.start(p, h)
     for i, lv in enumerate(m.levels):
-        state = _add_level(p, h, state, i, lv, where, checked)
+        state = _add_level(p, h, state, i, lv, where, checked, resident)
     return _finish(p, h, m.dataflow, state)
 
 
@@ -281,10 +288,14 @@ def _where(einsum: Einsum, h: Hierarchy, m: HierarchyMapping):
             else (h.arch.file or None, einsum.where or einsum.name))
 
 
-def evaluate(einsum: Einsum, h: Hierarchy, m: HierarchyMapping) -> EinsumResult:
-    """One contraction under `m`, counted, timed and priced."""
-    p = GemmProblem.of(einsum)
-    c = count(p, h, m, _where(einsum, h, m))
+def evaluate(einsum: Einsum, h: Hierarchy, m: HierarchyMapping, problem: GemmProblem | None = None,
+             resident: frozenset = frozenset()) -> EinsumResult:
+    """One contraction under `m`, counted, timed and priced; `problem`: a piece of it
+    (a fused block's, sim/hierarchy_fusion.py), with `resident` operands (count())."""
+    p = problem or GemmProblem.of(einsum)
+    if resident:
+        check_resident(m, p, resident, _where(einsum, h, m))
+    c = count(p, h, m, _where(einsum, h, m), resident=resident)
     top = h.memories[0].name
     return EinsumResult(
         name=einsum.name, kind="contraction", unit=h.array.name, cycles=c.cycles,
@@ -294,28 +305,47 @@ def evaluate(einsum: Einsum, h: Hierarchy, m: HierarchyMapping) -> EinsumResult:
         energy_pj=_actions(p, h, c).pj, mapping=m)
 
 
-def _vector(einsum: Einsum, h: Hierarchy) -> EinsumResult:
-    """A non-contraction on the vector unit, operands streamed from and to DRAM."""
+def vector_einsum(einsum: Einsum, h: Hierarchy, rank: str | None = None, pieces: int = 1,
+                  reads: frozenset = frozenset(), keeps_output: bool = False
+                  ) -> EinsumResult | None:
+    """A non-contraction on the vector unit, operands streamed from and to DRAM; in a
+    fused block (sim/hierarchy_fusion.py), one of `pieces` slices along `rank`, reading
+    the tensors `reads` from the top level and keeping its output there if
+    `keeps_output` (None if those slices, held whole, do not fit the top level)."""
     if h.vector is None:
         raise SpecError(f"Einsum '{einsum.name}' is not a contraction and architecture "
                         f"'{h.arch.name}' has no array1d to run it", h.arch.file or None,
                         "architecture.components")
     mapper.check_format(einsum, h.arch)
-    points = einsum.output.tensor.elements
-    lane_cycles = max(sum(einsum.vector_ops.values()), points * h.vector.expr_cycles(einsum.expr))
+    points = einsum.output.tensor.elements // pieces
+    lane_cycles = max(sum(einsum.vector_ops.values()) // pieces,
+                      points * h.vector.expr_cycles(einsum.expr))
     compute = math.ceil(lane_cycles / h.vector.lanes)
-    rd = sum(r.tensor.bytes for r in einsum.inputs)
-    wr = einsum.output.tensor.bytes
-    cycles = math.ceil(max(compute, (rd + wr) / h.arch.dram_bytes_per_cycle))
+
+    def piece_bytes(ref):  # a slice if the tensor is indexed by the split rank
+        return slice_bytes(ref.tensor, pieces) if rank in ref.ranks else ref.tensor.bytes
+    top = h.memories[0].name
+    reads_ = dict.fromkeys(h.names, 0)
+    writes = dict(reads_)
+    for ref in einsum.inputs:
+        reads_[top if ref.tensor.name in reads else "DRAM"] += piece_bytes(ref)
+    writes[top if keeps_output else "DRAM"] += piece_bytes(einsum.output)
+    on_chip = reads_[top] + writes[top]
+    if on_chip * (2 if h.memories[0].double_buffered else 1) > h.memories[0].capacity_bytes:
+        return None
+    cycles = math.ceil(max(compute, _port_cycles(h, reads_, writes)))
     actions = Actions()
     for op, n in einsum.vector_ops.items():
-        actions.add(h.vector, op, n)
-    actions.add(h.dram, "read_byte", rd, key=f"{h.dram.name}.read")
-    actions.add(h.dram, "write_byte", wr, key=f"{h.dram.name}.write")
+        actions.add(h.vector, op, n // pieces)
+    if on_chip:
+        actions.add(h.memories[0], "read_byte", reads_[top], key=f"{top}.read")
+        actions.add(h.memories[0], "write_byte", writes[top], key=f"{top}.write")
+    actions.add(h.dram, "read_byte", reads_["DRAM"], key=f"{h.dram.name}.read")
+    actions.add(h.dram, "write_byte", writes["DRAM"], key=f"{h.dram.name}.write")
     return EinsumResult(einsum.name, "vector", h.vector.name, cycles, compute, 0,
-                        sum(einsum.vector_ops.values()), {h.vector.name: float(points)},
-                        rd, wr, 0, 0, actions.leakage(h.arch, cycles).pj,
-                        VectorMapping(points))
+                        sum(einsum.vector_ops.values()) // pieces, {h.vector.name: float(points)},
+                        reads_["DRAM"], writes["DRAM"], reads_[top], writes[top],
+                        actions.leakage(h.arch, cycles).pj, VectorMapping(points))
 
 
 @dataclass(frozen=True)
@@ -364,7 +394,8 @@ class _Prices:
                      * (1 - 1e-9))
 
 
-def best(einsum: Einsum, h: Hierarchy, objective: str) -> Searched:
+def best(einsum: Einsum, h: Hierarchy, objective: str, problem: GemmProblem | None = None,
+         resident: frozenset = frozenset()) -> Searched:
     """The best mapping of the map space (mapper/hierarchy.py) on `objective`: every
     candidate is counted exactly (closed form), so the search is exact over it. For
     latency, top levels are built and tried in order of their DRAM floor (the bytes
@@ -372,13 +403,16 @@ def best(einsum: Einsum, h: Hierarchy, objective: str) -> Searched:
     floor above the best cycles found. Below the top, levels are chosen one after
     another, and a choice of the levels above is left when its floor (_Prices.floor) on
     every completion's cycles and energy ranks no better than the best found: no mapping
-    left is strictly better, so the result is the exhaustive one."""
+    left is strictly better, so the result is the exhaustive one. `problem` and
+    `resident`: a piece of a fused block (evaluate()); only top levels holding the
+    resident operands whole are in its space, and every floor drops their bytes."""
     from sim.simulate import OBJECTIVE_KEYS
     rank = OBJECTIVE_KEYS[objective]
     mapper.check_format(einsum, h.arch)
-    p = GemmProblem.of(einsum)
+    p = problem or GemmProblem.of(einsum)
     where = (h.arch.file or None, einsum.where or einsum.name)
     prices = _Prices.of(p, h)
+    on_chip = sum(p.operand_bytes(o) for o in resident)
     latency = objective == "latency"
     R, C = h.array.rows, h.array.cols
     top, top_key, scored = None, None, 0
@@ -401,17 +435,22 @@ def best(einsum: Einsum, h: Hierarchy, objective: str) -> Searched:
 
     for floor, df, level, _ in by_top_level(p, h.memories, h.array.dataflows, R, C,
                                             by_floor=latency):
+        if resident and not holds_whole(level, p, resident):
+            continue
+        # held whole, a resident would cross DRAM exactly once (dram_floor_bytes); the
+        # same for every top level left, so the floors keep their order
+        floor -= on_chip
         # slack: float sums' order
         if latency and top_key is not None and math.ceil(
                 floor / h.arch.dram_bytes_per_cycle * (1 - 1e-9)) > top_key[0]:
             break  # this top level and every later one cost more cycles
-        search(1, _add_level(p, h, _Partial.start(p, h), 0, level, where, True), [level], df,
-               floor)
+        search(1, _add_level(p, h, _Partial.start(p, h), 0, level, where, True, resident),
+               [level], df, floor)
     if top is None:
         raise SpecError(f"no mapping of Einsum '{einsum.name}' fits the memories of "
                         f"architecture '{h.arch.name}' (the tiles the array needs exceed a "
                         f"level that must keep them)", *where)
-    return Searched(evaluate(einsum, h, top), scored)
+    return Searched(evaluate(einsum, h, top, problem, resident), scored)
 
 
 @dataclass(frozen=True)
@@ -420,11 +459,43 @@ class _Cost:  # what OBJECTIVE_KEYS reads of a result
     energy_j: float
 
 
-@cascade_engine("memory")
+class Searches:
+    """best() once per distinct search of one cascade on `h`: Einsums differing only in
+    names, and alike pieces of fused blocks, share it. The key holds everything a search
+    depends on besides `h` and the objective: the problem, the resident operands, and the
+    top level's capacity (a fused piece's is narrowed), so a fused piece never takes an
+    unfused search's result, nor the reverse."""
+
+    def __init__(self, h: Hierarchy, objective: str):
+        self.h, self.objective = h, objective
+        self.found: dict = {}
+        self.scored = 0
+
+    def best(self, einsum: Einsum, h: Hierarchy | None = None,
+             problem: GemmProblem | None = None,
+             resident: frozenset = frozenset()) -> EinsumResult:
+        """best(einsum, h or the cascade's, ...)'s result, named after the first Einsum
+        searched (callers rename it)."""
+        h = h or self.h
+        p = problem or GemmProblem.of(einsum)
+        key = (p, resident, h.memories[0].capacity_bytes)
+        if key in self.found:
+            mapper.check_format(einsum, h.arch)
+        else:
+            found = best(einsum, h, self.objective, p, resident)
+            self.found[key] = found.result
+            self.scored += found.scored
+        return self.found[key]
+
+
 def simulate_hierarchy(cascade: Cascade, arch: Architecture, mapping=None,
                        objective: str = "latency",
-                       progress: Callable[[int, int], None] | None = None) -> Result:
-    """Every Einsum one after another (unfused): a given HierarchyMapping, else the best."""
+                       progress: Callable[[int, int], None] | None = None,
+                       fuse: Callable | None = None) -> Result:
+    """Every Einsum one after another (unfused): a given HierarchyMapping, else the best;
+    then `fuse(cascade, h, objective, rows, given, searches)` (sim/hierarchy_fusion.py,
+    the engine registered for `memory`) may replace them with fused blocks (rows of
+    Einsums given a FusedStep are None until then)."""
     h = Hierarchy.of(arch)
     given = dict(mapping or {})
     unknown = sorted(set(given) - {e.name for e in cascade.einsums})
@@ -433,31 +504,33 @@ def simulate_hierarchy(cascade: Cascade, arch: Architecture, mapping=None,
                         f"'{cascade.name}'", getattr(given[unknown[0]], "source", "") or None,
                         f"mappings.{unknown[0]}")
     cache: dict = {}
-    searched: dict = {}  # GemmProblem -> its best: Einsums differing only in names share it
-    rows, scored = [], 0
+    searches = Searches(h, objective)
+    rows = []
     ids = cascade.signature_ids
     for i, e in enumerate(cascade.einsums):
         m = given.get(e.name)
+        if isinstance(m, FusedStep):  # run by `fuse`
+            rows.append(None)
+            if progress:
+                progress(i + 1, len(cascade.einsums))
+            continue
         key = (ids[i], m)
         if key not in cache:
             if not e.is_contraction:
-                cache[key] = _vector(e, h)
+                cache[key] = vector_einsum(e, h)
             elif m is not None:
                 if not isinstance(m, HierarchyMapping):
                     raise SpecError(f"Einsum '{e.name}' runs on a memory hierarchy: its "
                                     f"mapping needs role 'hierarchy'", m.source or None,
                                     f"mappings.{e.name}")
                 cache[key] = evaluate(e, h, m)
-            elif (p := GemmProblem.of(e)) in searched:
-                mapper.check_format(e, h.arch)
-                cache[key] = searched[p]
             else:
-                found = best(e, h, objective)
-                cache[key] = searched[p] = found.result
-                scored += found.scored
+                cache[key] = searches.best(e)
         rows.append(cache[key].renamed(e.name))
         if progress:
             progress(i + 1, len(cascade.einsums))
+    if fuse:
+        rows = fuse(cascade, h, objective, rows, given, searches)
     copies = h.copies
     area = {c.name: c.area_mm2() for c in arch.components}
     area[h.array.name] = h.array.area_mm2() * copies[-1]
@@ -466,7 +539,8 @@ def simulate_hierarchy(cascade: Cascade, arch: Architecture, mapping=None,
     units = {h.array.name: h.array.pes * copies[-1]}
     if h.vector:
         units[h.vector.name] = h.vector.lanes
-    meta = {**cascade.meta, "objective": objective, "mappings_scored": scored,
-            "distinct_einsums": len(cache), "engine": "hierarchy"}
+    meta = {**cascade.meta, "objective": objective, "mappings_scored": searches.scored,
+            "distinct_einsums": len(cache), "engine": "hierarchy",
+            "fused_einsums": sum(isinstance(r.mapping, FusedStep) for r in rows)}
     return Result(cascade.name, arch.name, arch.clock_ghz, rows, area, units,
                   cascade.compulsory_dram_bytes, meta)

@@ -48,7 +48,7 @@ class UnitEngine:
 CORE_UNIT_ENGINES = {"array2d": "sim.gemm_engine", "array1d": "sim.vector_engine",
                      "bitserial_array": "sim.bitserial_engine"}
 CORE_CASCADE_ENGINES = {"roofline_device": "sim.roofline", "pim_dram": "sim.pim.run",
-                        "memory": "sim.hierarchy"}
+                        "memory": "sim.hierarchy_fusion"}
 CORE_GROUP_STRATEGIES = {name: "sim.fused" for name in ("fusemax", "fusemax-cascade",
                                                         "fusemax-architecture", "flat",
                                                         "softmax-rows")}

@@ -12,9 +12,12 @@ import arch
 import workloads
 from mapper.gemm import GemmProblem
 from mapper.hierarchy import by_top_level, candidates
+from mapper.hierarchy_fusion import holds_whole
 from mapper.mapping import HierarchyMapping, LevelMapping
 from sim import simulate
-from sim.hierarchy import Hierarchy, _add_level, _Partial, _Prices, best, count, evaluate
+from sim.hierarchy import (Hierarchy, Searches, _add_level, _Partial, _Prices, best, count,
+                           evaluate)
+from sim.hierarchy_fusion import narrowed
 from sim.simulate import OBJECTIVE_KEYS
 from yamlspec import SpecError
 
@@ -215,6 +218,43 @@ def test_search_is_the_best_of_its_space(write_yaml):
         assert rank(found.result) == min(rank(r) for r in every)
 
 
+@pytest.mark.parametrize("resident", [{"O"}, {"A"}, {"W", "O"}])
+def test_fused_search_is_the_best_of_its_space(write_yaml, resident):
+    """A fused block's piece (sim/hierarchy_fusion.py): only top levels holding the
+    resident operands whole, which never cross DRAM. Every floor the level-by-level
+    search prunes with, with their bytes dropped, still bounds every completion."""
+    resident = frozenset(resident)
+    a = machine(write_yaml, glb_kib=32, lb_kib=4, dataflows="[ws, os, is]")
+    h = Hierarchy.of(a)
+    e = gemm(write_yaml, 96, 80, 72).einsums[0]
+    p = GemmProblem.of(e)
+    on_chip = sum(p.operand_bytes(o) for o in resident)
+    every, gaps, prices = [], [], _Prices.of(p, h)
+    for floor, df, level, below in by_top_level(p, h.memories, ["ws", "os", "is"], 8, 8):
+        if not holds_whole(level, p, resident):
+            continue
+        floor -= on_chip
+        least = prices.floor(_add_level(p, h, _Partial.start(p, h), 0, level, None, True,
+                                        resident), floor, df)
+        for m in below():
+            r = evaluate(e, h, m, p, resident)
+            whole = evaluate(e, h, m)
+            assert (r.dram_read_bytes + r.dram_write_bytes
+                    == whole.dram_read_bytes + whole.dram_write_bytes - on_chip)
+            every.append(r)
+            gaps.append(r.dram_read_bytes + r.dram_write_bytes - floor)
+            assert least.cycles <= r.cycles and least.energy_j <= r.energy_j
+    assert every and min(gaps) == pytest.approx(0, abs=1e-6) and all(g >= -1e-6 for g in gaps)
+    scored = []
+    for objective in ("latency", "energy", "edp"):
+        found = best(e, h, objective, p, resident)
+        rank = OBJECTIVE_KEYS[objective]
+        scored.append(found.scored)
+        assert holds_whole(found.result.mapping.levels[0], p, resident)
+        assert rank(found.result) == min(rank(r) for r in every)
+    assert max(scored) <= len(every) and min(scored) < len(every)  # the floors prune
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(M=st.integers(1, 200), K=st.integers(1, 200), N=st.integers(1, 200),
        instances=st.integers(1, 4), side=st.sampled_from([2, 4, 8]),
@@ -308,3 +348,24 @@ def test_einsums_of_one_problem_share_one_search(write_yaml):
     assert second.mapping == first.mapping == alone.result.mapping
     assert (second.cycles, second.energy_pj) == (alone.result.cycles, alone.result.energy_pj)
     assert r.meta["mappings_scored"] == alone.scored
+
+
+def test_fused_pieces_and_unfused_einsums_never_share_a_search(write_yaml):
+    """Searches keys a search by problem, resident operands and top-level capacity: a
+    fused piece (residents, a narrowed top level) gets its own search, equal to one made
+    afresh, and an unfused Einsum keeps its own; repeats cost nothing."""
+    h = Hierarchy.of(machine(write_yaml, glb_kib=64, lb_kib=4))
+    e = gemm(write_yaml).einsums[0]
+    p, out = GemmProblem.of(e), frozenset("O")
+    small = narrowed(h, 23 * 1024)  # 9 KiB left, double-buffered: O (8 KiB), less of A
+    searches = Searches(h, "latency")
+    found = [searches.best(e), searches.best(e, problem=p, resident=out),
+             searches.best(e, small, p, out)]
+    afresh = [best(e, h, "latency"), best(e, h, "latency", p, out),
+              best(e, small, "latency", p, out)]
+    assert found == [s.result for s in afresh]
+    assert searches.scored == sum(s.scored for s in afresh)
+    assert found[1].dram_write_bytes == 0 < found[0].dram_write_bytes  # O stays on chip
+    assert found[2].mapping != found[1].mapping
+    assert searches.best(e, problem=p, resident=out) is found[1]
+    assert searches.best(e) is found[0] and searches.scored == sum(s.scored for s in afresh)

@@ -32,13 +32,16 @@ LAYER_PREFIX = re.compile(r"^(t\d+_)?(l\d+_)?")  # t3_l11_qk -> qk
               help="YAML file fixing the mapping of some Einsums (as written by --save-mapping).")
 @click.option("--save-mapping", type=click.Path(dir_okay=False), default=None,
               help="Write the mapping of every Einsum to this YAML file.")
+@click.option("--no-fusion", is_flag=True,
+              help="On a memory hierarchy, run every Einsum unfused (its operands read from "
+                   "and its output written to DRAM) instead of letting the mapper fuse blocks of Einsums.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the result as JSON instead of a summary.")
 @click.option("--explain", "explain", default=None, metavar="EINSUM",
               help="Also print how the mapper chose EINSUM's mapping: the candidates "
                    "simulated, their lower bounds and exact costs, and the bound that "
                    "stopped the search.")
-def run(workload, arch_name, objective, mapping_file, save_mapping, as_json, explain):
+def run(workload, arch_name, objective, mapping_file, save_mapping, no_fusion, as_json, explain):
     """Simulate WORKLOAD (a YAML file, e.g. workloads/gpt2.yaml) and print a summary."""
     import arch
     import mapper
@@ -51,6 +54,9 @@ def run(workload, arch_name, objective, mapping_file, save_mapping, as_json, exp
         check_writable(save_mapping, "--save-mapping")  # before simulating, not after
     cascade = workloads.load(workload)
     architecture = arch.load(arch_name)
+    if no_fusion:
+        from arch.hierarchy import without_fusion
+        architecture = without_fusion(architecture)
     fixed = mapper.load_mappings(mapping_file) if mapping_file else None
     if explain is not None and explain not in {e.name for e in cascade.einsums}:
         raise SpecError(f"--explain names Einsum '{explain}', which is not in workload "

@@ -224,7 +224,8 @@ def test_fused_search_is_the_best_of_its_space(write_yaml, resident):
     resident operands whole, which never cross DRAM. Every floor the level-by-level
     search prunes with, with their bytes dropped, still bounds every completion."""
     resident = frozenset(resident)
-    a = machine(write_yaml, glb_kib=32, lb_kib=4, dataflows="[ws, os, is]")
+    # DRAM-bound (8 bytes a cycle): a DRAM floor too high would leave out the best
+    a = machine(write_yaml, dram_bw=8, glb_kib=32, lb_kib=4, dataflows="[ws, os, is]")
     h = Hierarchy.of(a)
     e = gemm(write_yaml, 96, 80, 72).einsums[0]
     p = GemmProblem.of(e)

@@ -31,8 +31,7 @@ def check_fits(einsum: Einsum, arch: Architecture, m: GemmMapping, p: GemmProble
     # A mapping from a --mapping file names that file and its key; the mapper's own, the arch.
     file, where = ((m.source, f"mappings.{einsum.name}") if m.source
                    else (arch.file or None, einsum.where or einsum.name))
-    need = 2 * sum(math.ceil(math.prod(min(m.tile(g), p.size(g)) for g in OPERANDS[op])
-                             * p.bit(op) / 8) for op in OPERANDS)
+    need = _buffer_need(p, m)
     if need > arch.buffer.capacity_bytes:
         raise SpecError(
             f"mapping cannot fit: tiles {dict(m.tiles)} of Einsum '{einsum.name}' need "
@@ -48,6 +47,13 @@ def check_fits(einsum: Einsum, arch: Architecture, m: GemmMapping, p: GemmProble
     if m.dataflow not in arch.array2d.dataflows:
         raise SpecError(f"array '{arch.array2d.name}' does not support dataflow "
                         f"'{m.dataflow}' (it has {arch.array2d.dataflows})", file, where)
+
+
+@lru_cache(maxsize=1 << 13)
+def _buffer_need(p: GemmProblem, m: GemmMapping) -> int:
+    """Buffer bytes the mapping's tiles need, every operand double-buffered."""
+    return 2 * sum(math.ceil(math.prod(min(m.tile(g), p.size(g)) for g in OPERANDS[op])
+                             * p.bit(op) / 8) for op in OPERANDS)
 
 
 @unit_engine("array2d", bounded=True, reads=("array2d", "buffer", "dram"), subarrays=True)

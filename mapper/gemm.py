@@ -489,14 +489,30 @@ def _tiling_terms(p: GemmProblem, dataflow, rows, t, R, C, bw_bits) -> dict:
     """Of tilings `t`: the buffer bytes each needs (all operands double-buffered), its
     tiles, tile counts and order-free terms (_bounds)."""
     t = {g: np.asarray(v).astype(np.int64) for g, v in t.items()}
-    return {"need": 2 * sum(_tile_bytes(p, op, t) for op in OPERANDS), "t": t,
-            "counts": {g: -(-p.size(g) // t[g]) for g in GROUPS},
-            "b": _bounds(p, dataflow, rows, t, R, C, bw_bits)}
+    return {"need": 2 * sum(_tile_bytes(p, op, t) for op in OPERANDS), "t": _Rows.of(t),
+            "counts": _Rows.of({g: -(-p.size(g) // t[g]) for g in GROUPS}),
+            "b": _Rows.of(_bounds(p, dataflow, rows, t, R, C, bw_bits), float)}
+
+
+class _Rows(dict):
+    """Arrays over the same tilings, by name, kept as the rows of one matrix so that
+    taking some tilings (_take) is one numpy call, not one per array."""
+
+    def __init__(self, names: tuple[str, ...], matrix: np.ndarray):
+        super().__init__(zip(names, matrix))
+        self.names, self.matrix = names, matrix
+
+    @classmethod
+    def of(cls, arrays: dict, dtype=None) -> "_Rows":
+        """`dtype` float: every value an integer below 2**53 or a float, so exact."""
+        return cls(tuple(arrays), np.array(list(arrays.values()), dtype=dtype))
 
 
 def _take(prep: dict, idx: np.ndarray) -> dict:
     """The prepared tilings `idx` (every array in the nest indexed on its last axis,
     the tilings')."""
+    if isinstance(prep, _Rows):
+        return _Rows(prep.names, prep.matrix[..., idx])
     if isinstance(prep, dict):
         return {k: _take(v, idx) for k, v in prep.items()}
     return prep[..., idx] if isinstance(prep, np.ndarray) and prep.ndim else prep
@@ -641,7 +657,7 @@ def _bounds(p: GemmProblem, dataflow, rows, t, R, C, bw_bits) -> dict[str, np.nd
     b0, b1 = (p.bit(op) for op in FEED_OPERANDS[(dataflow, rows)])
     _, rdim, cdim = DATAFLOW_DIMS[(dataflow, rows)]
     port_keeps_up = (np.minimum(t[rdim], R) * b0 + np.minimum(t[cdim], C) * b1) <= bw_bits
-    return {"smallest": {op: _tile_bytes(p, op, last) for op in OPERANDS},
+    return {**{f"smallest {op}": _tile_bytes(p, op, last) for op in OPERANDS},
             # the most a tile computes: the full tile's cycles are exact when the buffer
             # port keeps up (sim/array2d.py) and grow with the extents
             "tile_max": np.where(port_keeps_up, full_cycles, np.inf),  # inf: no bound
@@ -685,7 +701,7 @@ def _order_terms(p: GemmProblem, counts, b) -> dict[str, np.ndarray]:
         out["write"].append(traffic["write"])
         out["innermost_k"].append(innermost_k)
         # a write-back after tile j-2 unless the innermost loop is K (j-2 and j-1 share O)
-        out["write_back"].append(np.where(innermost_k, 0, b["smallest"]["O"]))
+        out["write_back"].append(np.where(innermost_k, 0, b["smallest O"]))
         steps, loads = [], []
         outer = np.ones(shape, dtype=np.int64)
         for pos, g in enumerate(order):
@@ -697,7 +713,7 @@ def _order_terms(p: GemmProblem, counts, b) -> dict[str, np.ndarray]:
             # operands indexed by a loop that changes at the step: this one and every inner
             loads.append(sum(np.where(np.logical_or.reduce(
                 [multi[h] for h in inner if h in OPERANDS[op]] or [np.zeros_like(multi[g])]),
-                b["smallest"][op], 0) for op in ("A", "W")))
+                b[f"smallest {op}"], 0) for op in ("A", "W")))
             outer = outer * counts[g]
         out["steps"].append(steps)
         out["load"].append(loads)
@@ -705,7 +721,13 @@ def _order_terms(p: GemmProblem, counts, b) -> dict[str, np.ndarray]:
     for o in range(1, len(LOOP_ORDERS)):
         for earlier in range(o):
             canonical[o] &= codes[o] != codes[earlier]
-    return {"canonical": canonical, **{k: np.array(v) for k, v in out.items()}}
+    names = ["canonical", "read", "write", "innermost_k", "write_back"]
+    rows = [canonical, *(np.array(out[k]) for k in names[1:])]
+    steps, loads = np.array(out["steps"]), np.array(out["load"])  # (order, position, tiling)
+    for pos in range(len(GROUPS)):
+        names += [f"steps {pos}", f"load {pos}"]
+        rows += [steps[:, pos], loads[:, pos]]
+    return _Rows(tuple(names), np.array(rows, dtype=float))
 
 
 def _carry_stalls(terms, b, bpc) -> np.ndarray:
@@ -715,12 +737,12 @@ def _carry_stalls(terms, b, bpc) -> np.ndarray:
     the pair j-1, j takes at least wb(j-2) + load(j) + compute(j) instead of the two
     computes (sim/pipeline.py). Such steps are at least two apart, so their waits add.
     Loads and writes are taken at their smallest tile, tile j-1's compute at its most.
-    `terms`: _order_terms (axis 0: orders, then loop positions for steps and loads)."""
+    `terms`: _order_terms (axis 0: orders)."""
     write = np.ceil(terms["write_back"] / bpc)
     total = np.zeros(terms["write_back"].shape)
-    for pos in range(terms["steps"].shape[1]):
-        wait = write + np.ceil(terms["load"][:, pos] / bpc) - b["tile_max"]
-        total = total + terms["steps"][:, pos] * np.maximum(0, wait)
+    for pos in range(len(GROUPS)):
+        wait = write + np.ceil(terms[f"load {pos}"] / bpc) - b["tile_max"]
+        total = total + terms[f"steps {pos}"] * np.maximum(0, wait)
     return total
 
 

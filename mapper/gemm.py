@@ -99,7 +99,7 @@ def _grid_tiles(size: int, align: int, limit: int, splits: int) -> tuple[int, ..
 
 def reload_factor(order: tuple[str, ...], counts: dict[str, np.ndarray], relevant) -> np.ndarray:
     """How many times each tile of an operand is fetched under a loop order."""
-    n = next(iter(counts.values())).shape
+    n = counts["K"].shape
     innermost = np.full(n, -1)
     for pos, g in enumerate(order):
         if g in relevant:
@@ -113,7 +113,7 @@ def reload_factor(order: tuple[str, ...], counts: dict[str, np.ndarray], relevan
 
 def dram_traffic(problem: GemmProblem, order, counts) -> dict[str, np.ndarray]:
     """Exact DRAM bytes (read and written) for tile counts per group under `order`."""
-    read = np.zeros(next(iter(counts.values())).shape)
+    read = np.zeros(counts["K"].shape)
     for op in ("A", "W"):
         read = read + reload_factor(order, counts, OPERANDS[op]) * problem.operand_bytes(op)
     visits = reload_factor(order, counts, OPERANDS["O"])
@@ -494,25 +494,28 @@ def _tiling_terms(p: GemmProblem, dataflow, rows, t, R, C, bw_bits) -> dict:
             "b": _Rows.of(_bounds(p, dataflow, rows, t, R, C, bw_bits), float)}
 
 
-class _Rows(dict):
+class _Rows:
     """Arrays over the same tilings, by name, kept as the rows of one matrix so that
     taking some tilings (_take) is one numpy call, not one per array."""
 
-    def __init__(self, names: tuple[str, ...], matrix: np.ndarray):
-        super().__init__(zip(names, matrix))
-        self.names, self.matrix = names, matrix
+    def __init__(self, index: dict[str, int], matrix: np.ndarray):
+        self.index, self.matrix = index, matrix
 
     @classmethod
     def of(cls, arrays: dict, dtype=None) -> "_Rows":
         """`dtype` float: every value an integer below 2**53 or a float, so exact."""
-        return cls(tuple(arrays), np.array(list(arrays.values()), dtype=dtype))
+        return cls({name: i for i, name in enumerate(arrays)},
+                   np.array(list(arrays.values()), dtype=dtype))
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.matrix[self.index[name]]
 
 
 def _take(prep: dict, idx: np.ndarray) -> dict:
     """The prepared tilings `idx` (every array in the nest indexed on its last axis,
     the tilings')."""
     if isinstance(prep, _Rows):
-        return _Rows(prep.names, prep.matrix[..., idx])
+        return _Rows(prep.index, prep.matrix[..., idx])
     if isinstance(prep, dict):
         return {k: _take(v, idx) for k, v in prep.items()}
     return prep[..., idx] if isinstance(prep, np.ndarray) and prep.ndim else prep
@@ -721,13 +724,12 @@ def _order_terms(p: GemmProblem, counts, b) -> dict[str, np.ndarray]:
     for o in range(1, len(LOOP_ORDERS)):
         for earlier in range(o):
             canonical[o] &= codes[o] != codes[earlier]
-    names = ["canonical", "read", "write", "innermost_k", "write_back"]
-    rows = [canonical, *(np.array(out[k]) for k in names[1:])]
+    rows = {"canonical": canonical, **{k: np.array(out[k]) for k in
+                                       ("read", "write", "innermost_k", "write_back")}}
     steps, loads = np.array(out["steps"]), np.array(out["load"])  # (order, position, tiling)
     for pos in range(len(GROUPS)):
-        names += [f"steps {pos}", f"load {pos}"]
-        rows += [steps[:, pos], loads[:, pos]]
-    return _Rows(tuple(names), np.array(rows, dtype=float))
+        rows.update({f"steps {pos}": steps[:, pos], f"load {pos}": loads[:, pos]})
+    return _Rows.of(rows, float)
 
 
 def _carry_stalls(terms, b, bpc) -> np.ndarray:

@@ -10,7 +10,7 @@ import re
 import socket
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +24,6 @@ from sim.sweep.spec import Constraints, Sweep, thaw
 from sim.sweep.store import Store, point_key
 
 
-QUEUED_PER_WORKER = 2  # points handed to a local worker ahead, so it never waits
 SCHEDULER_TIMEOUT_S = 10  # connecting to a Dask scheduler; a live one answers in well under
 
 
@@ -206,40 +205,18 @@ def _finish(store: Store, stats: SweepStats, record: dict, version: str,
 
 
 def _local(tasks: list[dict], jobs: int) -> Iterator[dict]:
-    """Each worker walks its own run of consecutive points (neighbours in a sweep share
-    Einsums, grids and tilings, so its caches hit) and, when done, takes the back half
-    of the longest run left; every point is its own future, stored when it finishes."""
     if not tasks:
         return
     if jobs == 1:  # in-process: no pickling, easy to debug
         yield from map(evaluate, tasks)
         return
-    jobs = min(jobs, len(tasks))
-    runs = [list(range(len(tasks) * w // jobs, len(tasks) * (w + 1) // jobs))
-            for w in range(jobs)]
-    pools = [ProcessPoolExecutor(max_workers=1) for _ in range(jobs)]
-    running = {}
-
-    def submit(w: int):
-        if not runs[w]:  # steal the back half of the longest run
-            longest = max(runs, key=len)
-            half = len(longest) // 2
-            runs[w], longest[:] = longest[len(longest) - half:], longest[:len(longest) - half]
-        if runs[w]:
-            running[pools[w].submit(evaluate, tasks[runs[w].pop(0)])] = w
-
+    pool = ProcessPoolExecutor(max_workers=jobs)
     try:
-        for w in range(jobs):
-            for _ in range(QUEUED_PER_WORKER):
-                submit(w)
-        while running:
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
-            for fut in done:
-                submit(running.pop(fut))
-                yield fut.result()
+        futures = [pool.submit(evaluate, t) for t in tasks]
+        for fut in as_completed(futures):
+            yield fut.result()
     finally:  # on Ctrl-C, do not start the queued points
-        for pool in pools:
-            pool.shutdown(wait=True, cancel_futures=True)
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _dask(tasks: list[dict], address: str) -> Iterator[dict]:

@@ -391,28 +391,25 @@ class _Scorer:
         mapping of each)."""
         starts = np.cumsum([0] + [tl[3].size for tl in self.tilings])
         which = np.searchsorted(starts, indices, side="right") - 1
-        cycles, energy, found = [], [], []  # found: (dataflow, rows, tiles, order) per part
+        cycles, energy, found = [], [], []  # found: (dataflow, rows, tiles, order #) per part
         for k in np.unique(which):
             dataflow, rows, prep, _, _, grid = self.tilings[k]
             local = indices[which == k] - starts[k]
             sub = _take(prep, local)
             terms = _take(_orders_of(grid, self.p), prep["fits"][local])
             c, e = self._order_bounds(sub, terms)
-            for o, order in enumerate(LOOP_ORDERS):
-                idx = np.flatnonzero(terms["canonical"][o])
-                if not idx.size:
-                    continue
-                cycles.append(c[o, idx])
-                energy.append(e[o, idx])
-                found.append((dataflow, rows, {g: sub["t"][g][idx] for g in GROUPS}, order))
+            o, idx = np.nonzero(terms["canonical"])  # by order, then tiling
+            cycles.append(c[o, idx])
+            energy.append(e[o, idx])
+            found.append((dataflow, rows, sub["t"].matrix[:, idx], o))
         starts = np.cumsum([0] + [c.size for c in cycles])
 
         def mapping(i: int) -> GemmMapping:
             part = int(np.searchsorted(starts, i, side="right")) - 1
-            dataflow, rows, tiles, order = found[part]
+            dataflow, rows, tiles, o = found[part]
             j = i - starts[part]
-            return GemmMapping(dataflow, rows, tuple((g, int(tiles[g][j])) for g in GROUPS), order,
-                               self.array)
+            return GemmMapping(dataflow, rows, tuple(zip(GROUPS, tiles[:, j].tolist())),
+                               LOOP_ORDERS[o[j]], self.array)
 
         return np.concatenate(cycles), np.concatenate(energy), mapping
 
@@ -488,7 +485,7 @@ def _grid_terms(p: GemmProblem, dataflow, rows, grid, R, C, bw_bits) -> tuple[di
 def _tiling_terms(p: GemmProblem, dataflow, rows, t, R, C, bw_bits) -> dict:
     """Of tilings `t`: the buffer bytes each needs (all operands double-buffered), its
     tiles, tile counts and order-free terms (_bounds)."""
-    t = {g: np.asarray(v).astype(np.int64) for g, v in t.items()}
+    t = {g: np.asarray(t[g]).astype(np.int64) for g in GROUPS}  # rows in GROUPS order
     return {"need": 2 * sum(_tile_bytes(p, op, t) for op in OPERANDS), "t": _Rows.of(t),
             "counts": _Rows.of({g: -(-p.size(g) // t[g]) for g in GROUPS}),
             "b": _Rows.of(_bounds(p, dataflow, rows, t, R, C, bw_bits), float)}

@@ -31,7 +31,7 @@ import numpy as np
 
 METHODS = ("grid", "heuristic", "random", "exhaustive")
 CACHE_LIMIT = 20_000
-SHARED_LIMIT = 1024  # shared search parts (one GEMM grid's terms: ~0.14 MB on GPT-2; a sweep
+SHARED_LIMIT = 512  # shared search parts (a GEMM grid's terms, up to ~20 MB for GPT-2 prefill; a sweep
 # of GPT-2 decode on a 256x256 array and its sub-arrays uses ~440)
 
 

@@ -81,7 +81,7 @@ def run_gemm(einsum: Einsum, arch: Architecture, m: GemmMapping) -> EinsumResult
 # A sweep simulates the same candidates at many points: what neither DRAM nor the
 # buffer's capacity enters is remembered per (problem, mapping, array, buffer port), the
 # pipeline's timing per DRAM bandwidth too; the energy is priced per architecture.
-@lru_cache(maxsize=1 << 13)
+@lru_cache(maxsize=1 << 12)
 def _schedule(p: GemmProblem, m: GemmMapping, R: int, C: int, bw_bits: int):
     """(the tile pipeline's nest, MACs, DRAM bytes read, buffer bytes the array reads
     and writes, ideal cycles) of mapping `m` on an R x C array."""
@@ -119,7 +119,7 @@ def _schedule(p: GemmProblem, m: GemmMapping, R: int, C: int, bw_bits: int):
     return _map_nest(tiles, timed), macs, dram_read, glb_read, glb_write, ideal_total
 
 
-@lru_cache(maxsize=1 << 14)
+@lru_cache(maxsize=1 << 12)
 def _timing(p: GemmProblem, m: GemmMapping, R: int, C: int, bw_bits: int, dram_bpc: float):
     return run_tiles(_schedule(p, m, R, C, bw_bits)[0], dram_bpc)
 

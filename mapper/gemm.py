@@ -4,10 +4,10 @@ Every candidate (dataflow, tile sizes, loop order) is scored at once with numpy:
 exact DRAM traffic (each operand tile is re-fetched once per iteration of a loop
 that does not index it, outside its innermost indexing loop) and lower bounds on the
 exact engine's cycles and energy (sim/gemm_engine.py on sim/array2d.py and the tile
-pipeline of sim/pipeline.py; see _bounds, _fold_terms, _order_terms, _carry_stalls). sim.simulate
-then runs candidates in order of their bound until the best is at most the next bound.
-Which tilings are scored depends on the search method (mapper/search.py: grid,
-heuristic, random, exhaustive).
+pipeline of sim/pipeline.py; see _bounds, _fold_terms, _order_terms, _carry_stalls).
+sim.simulate then runs candidates in order of their bound until the best is at most
+the next bound. Which tilings are scored depends on the search method
+(mapper/search.py: grid, heuristic, random, exhaustive).
 """
 
 from __future__ import annotations
@@ -668,7 +668,7 @@ def _bounds(p: GemmProblem, dataflow, rows, t, R, C, bw_bits) -> dict[str, np.nd
             "out_bytes": out_bytes, "last_write": _tile_bytes(p, "O", last)}
 
 
-def _orders_of(terms: dict, p: GemmProblem) -> dict:
+def _orders_of(terms: dict, p: GemmProblem) -> "_Rows":
     """_order_terms of the tilings of `terms` (_tiling_terms), computed when first
     refined and kept with them: a grid's terms are shared by the sweep points differing
     only in the buffer's capacity or DRAM (mapper.CACHE), and these are free of both."""
@@ -677,7 +677,7 @@ def _orders_of(terms: dict, p: GemmProblem) -> dict:
     return terms["orders"]
 
 
-def _order_terms(p: GemmProblem, counts, b) -> dict[str, np.ndarray]:
+def _order_terms(p: GemmProblem, counts, b) -> "_Rows":
     """What each loop order (axis 0: LOOP_ORDERS) means for tilings of tile `counts` and
     order-free terms `b` (_bounds), free of DRAM's bandwidth: whether the order is
     canonical (an order whose loops of more than one tile come in the same relative

@@ -116,7 +116,7 @@ class Ranked:
         once every entry not yet refined has a bound at least its own. The batches
         merge on a heap of their heads, ties in the order the members were refined."""
         bounds = tuple(np.asarray(b, dtype=float) for b in self.key(self.cycles, self.energy))
-        heap, batch, size, refined = [], [], 32, [0]  # heap: (bound, member #, run)
+        heap, batch, size, refined = [], [], 32, [0]  # heap: (bound, member #, place, run)
 
         def push(batch):
             cycles, energy, mapping = self.refine(np.array(batch))

@@ -31,8 +31,9 @@ import numpy as np
 
 METHODS = ("grid", "heuristic", "random", "exhaustive")
 CACHE_LIMIT = 20_000
-SHARED_LIMIT = 512  # shared search parts (a GEMM grid's terms, up to ~20 MB for GPT-2 prefill; a sweep
-# of GPT-2 decode on a 256x256 array and its sub-arrays uses ~440)
+# shared search parts (a GEMM grid's terms, loop orders' too: up to ~3 MB on GPT-2); the
+# points of gpt2_dse.yaml on one array use 24 (prefill, 16x16) to 436 (decode, 256x256)
+SHARED_LIMIT = 512
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,10 @@ Every candidate (dataflow, tile sizes, loop order) is scored at once with numpy:
 exact DRAM traffic (each operand tile is re-fetched once per iteration of a loop
 that does not index it, outside its innermost indexing loop) and lower bounds on the
 exact engine's cycles and energy (sim/gemm_engine.py on sim/array2d.py and the tile
-pipeline of sim/pipeline.py; see _bounds, _fold_terms, _carry_stalls). sim.simulate
-then runs candidates in order of their bound until the best is at most the next bound.
-Which tilings are scored depends on the search method (mapper/search.py: grid,
-heuristic, random, exhaustive).
+pipeline of sim/pipeline.py; see _bounds, _fold_terms, _order_terms, _carry_stalls).
+sim.simulate then runs candidates in order of their bound until the best is at most
+the next bound. Which tilings are scored depends on the search method
+(mapper/search.py: grid, heuristic, random, exhaustive).
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ def _grid_tiles(size: int, align: int, limit: int, splits: int) -> tuple[int, ..
 
 def reload_factor(order: tuple[str, ...], counts: dict[str, np.ndarray], relevant) -> np.ndarray:
     """How many times each tile of an operand is fetched under a loop order."""
-    n = next(iter(counts.values())).shape
+    n = counts["K"].shape
     innermost = np.full(n, -1)
     for pos, g in enumerate(order):
         if g in relevant:
@@ -114,7 +114,7 @@ def reload_factor(order: tuple[str, ...], counts: dict[str, np.ndarray], relevan
 
 def dram_traffic(problem: GemmProblem, order, counts) -> dict[str, np.ndarray]:
     """Exact DRAM bytes (read and written) for tile counts per group under `order`."""
-    read = np.zeros(next(iter(counts.values())).shape)
+    read = np.zeros(counts["K"].shape)
     for op in ("A", "W"):
         read = read + reload_factor(order, counts, OPERANDS[op]) * problem.operand_bytes(op)
     visits = reload_factor(order, counts, OPERANDS["O"])
@@ -303,7 +303,8 @@ class _Scorer:
         self.scored = 0
         self.smallest_need = math.inf
         self.batches: list[tuple] = []  # (dataflow, rows, tiles, order index, cycles, pJ)
-        self.tilings: list[tuple] = []  # lazy: (dataflow, rows, prepared, cycles, pJ)
+        # lazy: (dataflow, rows, prepared, cycles, pJ, the _tiling_terms they come from)
+        self.tilings: list[tuple] = []
 
     def score_grid(self, dataflow, rows, lists, keep):
         """Every combination of the per-group tile lists, in chunks."""
@@ -360,17 +361,15 @@ class _Scorer:
                   + self.leak * cycles)
         return cycles, energy * (1 - 1e-9) * 1e-12  # J, below the engine's float sum
 
-    def _order_bounds(self, prep, order):
-        counts, b, bpc = prep["counts"], prep["b"], self.dram_bpc
-        traffic = dram_traffic(self.p, order, counts)
-        innermost_k = np.zeros(counts["K"].shape, dtype=bool)  # of the loops over 1+ tiles
-        for g in order:
-            innermost_k = np.where(counts[g] > 1, g == "K", innermost_k)
+    def _order_bounds(self, prep, terms):
+        """Bounds (cycles, J) under each order of `terms` (_order_terms of the tilings
+        `prep`; axis 0: the orders): only the DRAM transfers' cycles are computed here."""
+        b, bpc = prep["b"], self.dram_bpc
         # DRAM idles after the last load but one write-back until the last tile computes
-        one_before_last = np.where(innermost_k, 0, np.ceil(b["out_bytes"] / bpc))
+        one_before_last = np.where(terms["innermost_k"], 0, np.ceil(b["out_bytes"] / bpc))
         end_idle = np.maximum(0, b["last_compute"] - one_before_last)
-        return self._cost(prep, traffic["read"], traffic["write"], end_idle,
-                          _carry_stalls(order, counts, b, bpc))
+        return self._cost(prep, terms["read"], terms["write"], end_idle,
+                          _carry_stalls(terms, b, bpc))
 
     def _tiling_bounds(self, prep):
         """Bounds that hold under every loop order: each operand read and the output
@@ -386,34 +385,32 @@ class _Scorer:
         if prep is None:
             return
         self.scored += prep["fits"].size * len(LOOP_ORDERS)
-        self.tilings.append((dataflow, rows, prep, *self._tiling_bounds(prep)))
+        self.tilings.append((dataflow, rows, prep, *self._tiling_bounds(prep), terms))
 
     def _refine(self, indices: np.ndarray):
         """Every canonical loop order of the lazy tilings `indices`: (cycles, J, the
         mapping of each)."""
         starts = np.cumsum([0] + [tl[3].size for tl in self.tilings])
         which = np.searchsorted(starts, indices, side="right") - 1
-        cycles, energy, found = [], [], []  # found: (dataflow, rows, tiles, order) per part
+        cycles, energy, found = [], [], []  # found: (dataflow, rows, tiles, order #) per part
         for k in sorted(set(which.tolist())):  # not np.unique: see tile_candidates
-            dataflow, rows, prep = self.tilings[k][:3]
-            sub = _take(prep, indices[which == k] - starts[k])
-            canonical = _canonical(sub["counts"])
-            for o, order in enumerate(LOOP_ORDERS):
-                idx = np.flatnonzero(canonical[o])
-                if not idx.size:
-                    continue
-                c, e = self._order_bounds(sub, order)
-                cycles.append(c[idx])
-                energy.append(e[idx])
-                found.append((dataflow, rows, {g: sub["t"][g][idx] for g in GROUPS}, order))
+            dataflow, rows, prep, _, _, grid = self.tilings[k]
+            local = indices[which == k] - starts[k]
+            sub = _take(prep, local)
+            terms = _take(_orders_of(grid, self.p), prep["fits"][local])
+            c, e = self._order_bounds(sub, terms)
+            o, idx = np.nonzero(terms["canonical"])  # by order, then tiling
+            cycles.append(c[o, idx])
+            energy.append(e[o, idx])
+            found.append((dataflow, rows, sub["t"].matrix[:, idx], o))
         starts = np.cumsum([0] + [c.size for c in cycles])
 
         def mapping(i: int) -> GemmMapping:
             part = int(np.searchsorted(starts, i, side="right")) - 1
-            dataflow, rows, tiles, order = found[part]
+            dataflow, rows, tiles, o = found[part]
             j = i - starts[part]
-            return GemmMapping(dataflow, rows, tuple((g, int(tiles[g][j])) for g in GROUPS), order,
-                               self.array)
+            return GemmMapping(dataflow, rows, tuple(zip(GROUPS, tiles[:, j].tolist())),
+                               LOOP_ORDERS[o[j]], self.array)
 
         return np.concatenate(cycles), np.concatenate(energy), mapping
 
@@ -426,16 +423,17 @@ class _Scorer:
             return []
         fits, t, counts = prep["fits"], prep["t"], prep["counts"]
         key = OBJECTIVE_BOUNDS[self.objective]
-        canonical = _canonical(counts) if orders is None else None
+        terms = _order_terms(self.p, counts, prep["b"])
+        all_cycles, all_energy = self._order_bounds(prep, terms)
         out = []
         for o, order in enumerate(LOOP_ORDERS):
             if orders is not None and order not in orders:
                 continue
-            keep_mask = canonical[o] if orders is None else np.ones(counts["K"].shape, bool)
+            keep_mask = terms["canonical"][o] if orders is None else np.ones(counts["K"].shape, bool)
             self.scored += keep_mask.size  # scored, though only one of equivalent orders is kept
             if not keep_mask.any():
                 continue
-            cycles, energy = self._order_bounds(prep, order)
+            cycles, energy = all_cycles[o], all_energy[o]
             idx = np.flatnonzero(keep_mask)
             self.batches.append((dataflow, rows, {g: t[g][idx] for g in GROUPS},
                                  np.full(idx.size, o, dtype=np.int8), cycles[idx], energy[idx]))
@@ -488,17 +486,37 @@ def _grid_terms(p: GemmProblem, dataflow, rows, grid, R, C, bw_bits) -> tuple[di
 def _tiling_terms(p: GemmProblem, dataflow, rows, t, R, C, bw_bits) -> dict:
     """Of tilings `t`: the buffer bytes each needs (all operands double-buffered), its
     tiles, tile counts and order-free terms (_bounds)."""
-    t = {g: np.asarray(v).astype(np.int64) for g, v in t.items()}
-    return {"need": 2 * sum(_tile_bytes(p, op, t) for op in OPERANDS), "t": t,
-            "counts": {g: -(-p.size(g) // t[g]) for g in GROUPS},
-            "b": _bounds(p, dataflow, rows, t, R, C, bw_bits)}
+    t = {g: np.asarray(t[g]).astype(np.int64) for g in GROUPS}  # rows in GROUPS order
+    return {"need": 2 * sum(_tile_bytes(p, op, t) for op in OPERANDS), "t": _Rows.of(t),
+            "counts": _Rows.of({g: -(-p.size(g) // t[g]) for g in GROUPS}),
+            "b": _Rows.of(_bounds(p, dataflow, rows, t, R, C, bw_bits), float)}
+
+
+class _Rows:
+    """Arrays over the same tilings, by name, kept as the rows of one matrix so that
+    taking some tilings (_take) is one numpy call, not one per array."""
+
+    def __init__(self, index: dict[str, int], matrix: np.ndarray):
+        self.index, self.matrix = index, matrix
+
+    @classmethod
+    def of(cls, arrays: dict, dtype=None) -> "_Rows":
+        """`dtype` float: every value an integer below 2**53 or a float, so exact."""
+        return cls({name: i for i, name in enumerate(arrays)},
+                   np.array(list(arrays.values()), dtype=dtype))
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.matrix[self.index[name]]
 
 
 def _take(prep: dict, idx: np.ndarray) -> dict:
-    """The prepared tilings `idx` (every array in the nest indexed)."""
+    """The prepared tilings `idx` (every array in the nest indexed on its last axis,
+    the tilings')."""
+    if isinstance(prep, _Rows):
+        return _Rows(prep.index, prep.matrix[..., idx])
     if isinstance(prep, dict):
         return {k: _take(v, idx) for k, v in prep.items()}
-    return prep[idx] if isinstance(prep, np.ndarray) and prep.ndim else prep
+    return prep[..., idx] if isinstance(prep, np.ndarray) and prep.ndim else prep
 
 
 def bounds_of(einsum: Einsum, arch: Architecture, m: GemmMapping) -> tuple[float, float]:
@@ -580,24 +598,6 @@ def _price(component, action: str, fmt: str) -> float:
         return 0.0
 
 
-def _canonical(counts) -> np.ndarray:
-    """Which candidates keep each loop order (rows: LOOP_ORDERS): an order whose loops of
-    more than one tile come in the same relative order as in an earlier order runs
-    identically to it. An order's sequence of those loops is coded as one integer."""
-    multi = {g: counts[g] > 1 for g in GROUPS}
-    codes = []
-    for order in LOOP_ORDERS:
-        code = np.zeros(multi["K"].shape, dtype=np.int64)
-        for g in order:
-            code = np.where(multi[g], code * 5 + GROUPS.index(g) + 1, code)
-        codes.append(code)
-    keep = np.ones((len(LOOP_ORDERS), *multi["K"].shape), dtype=bool)
-    for o in range(1, len(LOOP_ORDERS)):
-        for earlier in range(o):
-            keep[o] &= codes[o] != codes[earlier]
-    return keep
-
-
 def _fold_terms(p: GemmProblem, dataflow, rows, ext, R, C, bw_bits):
     """Per tile of extents `ext` (arrays per group), as sim/gemm_engine.py runs it on
     sim/array2d.py: a lower bound on its cycles (exact while the buffer port keeps up)
@@ -658,7 +658,7 @@ def _bounds(p: GemmProblem, dataflow, rows, t, R, C, bw_bits) -> dict[str, np.nd
     b0, b1 = (p.bit(op) for op in FEED_OPERANDS[(dataflow, rows)])
     _, rdim, cdim = DATAFLOW_DIMS[(dataflow, rows)]
     port_keeps_up = (np.minimum(t[rdim], R) * b0 + np.minimum(t[cdim], C) * b1) <= bw_bits
-    return {"smallest": {op: _tile_bytes(p, op, last) for op in OPERANDS},
+    return {**{f"smallest {op}": _tile_bytes(p, op, last) for op in OPERANDS},
             # the most a tile computes: the full tile's cycles are exact when the buffer
             # port keeps up (sim/array2d.py) and grow with the extents
             "tile_max": np.where(port_keeps_up, full_cycles, np.inf),  # inf: no bound
@@ -669,34 +669,80 @@ def _bounds(p: GemmProblem, dataflow, rows, t, R, C, bw_bits) -> dict[str, np.nd
             "out_bytes": out_bytes, "last_write": _tile_bytes(p, "O", last)}
 
 
-def _carry_stalls(order, counts, b, bpc) -> np.ndarray:
+def _orders_of(terms: dict, p: GemmProblem) -> "_Rows":
+    """_order_terms of the tilings of `terms` (_tiling_terms), computed when first
+    refined and kept with them: a grid's terms are shared by the sweep points differing
+    only in the buffer's capacity or DRAM (mapper.CACHE), and these are free of both."""
+    if "orders" not in terms:
+        terms["orders"] = _order_terms(p, terms["counts"], terms["b"])
+    return terms["orders"]
+
+
+def _order_terms(p: GemmProblem, counts, b) -> "_Rows":
+    """What each loop order (axis 0: LOOP_ORDERS) means for tilings of tile `counts` and
+    order-free terms `b` (_bounds), free of DRAM's bandwidth: whether the order is
+    canonical (an order whose loops of more than one tile come in the same relative
+    order as in an earlier order runs identically to it), the DRAM bytes read and
+    written, whether K is the innermost loop of 1+ tiles, and per loop position the
+    carry steps, the bytes loaded at such a step and the bytes written back before it
+    (see _carry_stalls)."""
+    multi = {g: counts[g] > 1 for g in GROUPS}
+    shape = counts["K"].shape
+    codes, out = [], {k: [] for k in ("read", "write", "innermost_k", "steps", "load",
+                                      "write_back")}
+    for order in LOOP_ORDERS:
+        code = np.zeros(shape, dtype=np.int64)  # its sequence of loops of 1+ tiles
+        innermost_k = np.zeros(shape, dtype=bool)
+        for g in order:
+            code = np.where(multi[g], code * 5 + GROUPS.index(g) + 1, code)
+            innermost_k = np.where(multi[g], g == "K", innermost_k)
+        codes.append(code)
+        traffic = dram_traffic(p, order, counts)
+        out["read"].append(traffic["read"])
+        out["write"].append(traffic["write"])
+        out["innermost_k"].append(innermost_k)
+        # a write-back after tile j-2 unless the innermost loop is K (j-2 and j-1 share O)
+        out["write_back"].append(np.where(innermost_k, 0, b["smallest O"]))
+        steps, loads = [], []
+        outer = np.ones(shape, dtype=np.int64)
+        for pos, g in enumerate(order):
+            inner = order[pos:]
+            later = np.zeros_like(multi[g])  # some loop inside this one runs 1+ tiles
+            for h in order[pos + 1:]:
+                later = later | multi[h]
+            steps.append(np.where(later & multi[g], outer * counts[g] - outer, 0))
+            # operands indexed by a loop that changes at the step: this one and every inner
+            loads.append(sum(np.where(np.logical_or.reduce(
+                [multi[h] for h in inner if h in OPERANDS[op]] or [np.zeros_like(multi[g])]),
+                b[f"smallest {op}"], 0) for op in ("A", "W")))
+            outer = outer * counts[g]
+        out["steps"].append(steps)
+        out["load"].append(loads)
+    canonical = np.ones((len(LOOP_ORDERS), *shape), dtype=bool)
+    for o in range(1, len(LOOP_ORDERS)):
+        for earlier in range(o):
+            canonical[o] &= codes[o] != codes[earlier]
+    rows = {"canonical": canonical, **{k: np.array(out[k]) for k in
+                                       ("read", "write", "innermost_k", "write_back")}}
+    steps, loads = np.array(out["steps"]), np.array(out["load"])  # (order, position, tiling)
+    for pos in range(len(GROUPS)):
+        rows.update({f"steps {pos}": steps[:, pos], f"load {pos}": loads[:, pos]})
+    return _Rows.of(rows, float)
+
+
+def _carry_stalls(terms, b, bpc) -> np.ndarray:
     """Cycles the compute chain must wait at the steps where a loop other than the
     innermost one (of those over 1+ tiles) advances: tile j computes only after tile
     j-2's write-back and then tile j's load, both on DRAM after tile j-2 computed, so
     the pair j-1, j takes at least wb(j-2) + load(j) + compute(j) instead of the two
     computes (sim/pipeline.py). Such steps are at least two apart, so their waits add.
-    Loads and writes are taken at their smallest tile, tile j-1's compute at its most."""
-    multi = {g: counts[g] > 1 for g in GROUPS}
-    innermost_k = np.zeros(counts["K"].shape, dtype=bool)
-    for g in order:
-        innermost_k = np.where(multi[g], g == "K", innermost_k)
-    # a write-back after tile j-2 unless the innermost loop is K (j-2 and j-1 share O)
-    write = np.where(innermost_k, 0, b["smallest"]["O"])
-    total = np.zeros(counts["K"].shape)
-    outer = np.ones(counts["K"].shape, dtype=np.int64)
-    for pos, g in enumerate(order):
-        inner = order[pos:]
-        later = np.zeros_like(multi[g])  # some loop inside this one runs 1+ tiles
-        for h in order[pos + 1:]:
-            later = later | multi[h]
-        steps = np.where(later & multi[g], outer * counts[g] - outer, 0)
-        # operands indexed by a loop that changes at the step: this one and every inner
-        load = sum(np.where(np.logical_or.reduce([multi[h] for h in inner if h in OPERANDS[op]]
-                                                 or [np.zeros_like(multi[g])]),
-                            b["smallest"][op], 0) for op in ("A", "W"))
-        wait = np.ceil(write / bpc) + np.ceil(load / bpc) - b["tile_max"]
-        total = total + steps * np.maximum(0, wait)
-        outer = outer * counts[g]
+    Loads and writes are taken at their smallest tile, tile j-1's compute at its most.
+    `terms`: _order_terms (axis 0: orders)."""
+    write = np.ceil(terms["write_back"] / bpc)
+    total = np.zeros(terms["write_back"].shape)
+    for pos in range(len(GROUPS)):
+        wait = write + np.ceil(terms[f"load {pos}"] / bpc) - b["tile_max"]
+        total = total + terms[f"steps {pos}"] * np.maximum(0, wait)
     return total
 
 

@@ -23,7 +23,6 @@ run in the same process.
 from __future__ import annotations
 
 import heapq
-import itertools
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -32,7 +31,9 @@ import numpy as np
 
 METHODS = ("grid", "heuristic", "random", "exhaustive")
 CACHE_LIMIT = 20_000
-SHARED_LIMIT = 256  # shared search parts (one GEMM grid's terms: ~0.1 MB on GPT-2)
+# shared search parts (a GEMM grid's terms, loop orders' too: up to ~3 MB on GPT-2); the
+# points of gpt2_dse.yaml on one array use 24 (prefill, 16x16) to 436 (decode, 256x256)
+SHARED_LIMIT = 512
 
 
 @dataclass(frozen=True)
@@ -107,29 +108,41 @@ class Ranked:
 
     def _direct(self):
         bounds = tuple(np.asarray(b, dtype=float) for b in self.key(self.cycles, self.energy))
-        for i in _ascending(bounds):
-            yield tuple(float(b[i]) for b in bounds), self.mapping(int(i))
+        for i, bound in _ascending(bounds):
+            yield bound, self.mapping(i)
 
     def _refined(self):
-        """Entries in order of their bound; an entry's members join a heap when they are
-        refined (in batches, numpy's cost being per call), and a member leaves the heap
-        once every entry not yet refined has a bound at least its own."""
+        """Entries in order of their bound; an entry's members are refined in batches
+        (numpy's cost being per call), each batch sorted by bound, and a member leaves
+        once every entry not yet refined has a bound at least its own. The batches
+        merge on a heap of their heads, ties in the order the members were refined."""
         bounds = tuple(np.asarray(b, dtype=float) for b in self.key(self.cycles, self.energy))
-        heap, seq, batch, size = [], itertools.count(), [], 32
+        heap, batch, size, refined = [], [], 32, [0]  # heap: (bound, member #, place, run)
 
         def push(batch):
             cycles, energy, mapping = self.refine(np.array(batch))
-            for i, b in enumerate(zip(*self.key(cycles, energy))):
-                heapq.heappush(heap, (tuple(float(v) for v in b), next(seq), (mapping, i)))
+            keys = [np.asarray(k, dtype=float) for k in self.key(cycles, energy)]
+            if not keys[0].size:
+                return
+            order = np.lexsort(keys[::-1])  # stable: equal bounds in member order
+            run = (list(zip(*(k[order].tolist() for k in keys))), order.tolist(), mapping,
+                   refined[0])
+            refined[0] += len(order)
+            heapq.heappush(heap, (run[0][0], run[3] + run[1][0], 0, run))
 
-        for i in _ascending(bounds):
-            nxt = tuple(float(b[i]) for b in bounds)
+        def pop():
+            bound, _, pos, run = heapq.heappop(heap)
+            if pos + 1 < len(run[1]):
+                heapq.heappush(heap, (run[0][pos + 1], run[3] + run[1][pos + 1], pos + 1, run))
+            return bound, run[2](run[1][pos])
+
+        for i, nxt in _ascending(bounds):
             if heap and heap[0][0] <= nxt:
                 if batch:
                     push(batch)
                     batch = []
                 while heap and heap[0][0] <= nxt:
-                    yield self._pop(heap)
+                    yield pop()
             batch.append(i)
             if len(batch) >= size:
                 push(batch)
@@ -137,17 +150,12 @@ class Ranked:
         if batch:
             push(batch)
         while heap:
-            yield self._pop(heap)
-
-    @staticmethod
-    def _pop(heap):
-        bound, _, (mapping, i) = heapq.heappop(heap)
-        return bound, mapping(i)
+            yield pop()
 
 
-def _ascending(bounds: tuple[np.ndarray, ...]) -> Iterator[int]:
-    """Indices in ascending lexicographic order of `bounds`, sorted in passes (the first
-    FIRST, then 8x more each time) since a search usually stops early."""
+def _ascending(bounds: tuple[np.ndarray, ...]) -> Iterator[tuple[int, tuple[float, ...]]]:
+    """(index, bound) in ascending lexicographic order of `bounds`, sorted in passes (the
+    first FIRST, then 8x more each time) since a search usually stops early."""
     primary = bounds[0]
     n, done, k = len(primary), 0, Ranked.FIRST
     while done < n:
@@ -156,7 +164,8 @@ def _ascending(bounds: tuple[np.ndarray, ...]) -> Iterator[int]:
         else:  # every candidate whose primary bound is within the k smallest
             chosen = np.flatnonzero(primary <= np.partition(primary, k - 1)[k - 1])
         chosen = chosen[np.lexsort([b[chosen] for b in reversed(bounds)])]
-        yield from (int(i) for i in chosen[done:])
+        new = chosen[done:]
+        yield from zip(new.tolist(), zip(*(b[new].tolist() for b in bounds)))
         done, k = len(chosen), k * 8
 
 
@@ -197,13 +206,15 @@ class SearchCache:
         self.entries[key] = value
 
     def shared(self, key, compute):
-        """compute(), remembered under `key` until clear(): parts of searches that
-        architectures differing elsewhere share (mapper.gemm's grid terms)."""
-        found = self.parts.get(key)
+        """compute(), remembered under `key` until clear() or until SHARED_LIMIT parts
+        used since are remembered: parts of searches that architectures differing
+        elsewhere share (mapper.gemm's grid terms)."""
+        found = self.parts.pop(key, None)
         if found is None:
+            found = compute()
             if len(self.parts) >= SHARED_LIMIT:
-                self.parts.clear()
-            found = self.parts[key] = compute()
+                del self.parts[next(iter(self.parts))]  # the least recently used
+        self.parts[key] = found
         return found
 
     def clear(self):

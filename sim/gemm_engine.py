@@ -31,8 +31,7 @@ def check_fits(einsum: Einsum, arch: Architecture, m: GemmMapping, p: GemmProble
     # A mapping from a --mapping file names that file and its key; the mapper's own, the arch.
     file, where = ((m.source, f"mappings.{einsum.name}") if m.source
                    else (arch.file or None, einsum.where or einsum.name))
-    need = 2 * sum(math.ceil(math.prod(min(m.tile(g), p.size(g)) for g in OPERANDS[op])
-                             * p.bit(op) / 8) for op in OPERANDS)
+    need = _buffer_need(p, m)
     if need > arch.buffer.capacity_bytes:
         raise SpecError(
             f"mapping cannot fit: tiles {dict(m.tiles)} of Einsum '{einsum.name}' need "
@@ -50,16 +49,44 @@ def check_fits(einsum: Einsum, arch: Architecture, m: GemmMapping, p: GemmProble
                         f"'{m.dataflow}' (it has {arch.array2d.dataflows})", file, where)
 
 
+@lru_cache(maxsize=1 << 13)
+def _buffer_need(p: GemmProblem, m: GemmMapping) -> int:
+    """Buffer bytes the mapping's tiles need, every operand double-buffered."""
+    return 2 * sum(math.ceil(math.prod(min(m.tile(g), p.size(g)) for g in OPERANDS[op])
+                             * p.bit(op) / 8) for op in OPERANDS)
+
+
 @unit_engine("array2d", bounded=True, reads=("array2d", "buffer", "dram"), subarrays=True)
 def run_gemm(einsum: Einsum, arch: Architecture, m: GemmMapping) -> EinsumResult:
     p = GemmProblem.of(einsum)
     check_fits(einsum, arch, m, p)
-    pe, glb = arch.array2d, arch.buffer
+    pe = arch.array2d
     R, C = m.array or (pe.rows, pe.cols)  # a sub-array runs as an array of its size
-    temporal, rdim, cdim = m.dims
+    bw_bits = arch.buffer.read_bytes_per_cycle * 8
+    _, macs, dram_read, glb_read, glb_write, ideal_total = _schedule(p, m, R, C, bw_bits)
+    timing = _timing(p, m, R, C, bw_bits, arch.dram_bytes_per_cycle)
+    dram_write = timing.written_bytes
+    glb_write = float(glb_write + dram_read)  # fills from DRAM
+    glb_read = float(glb_read + dram_write)   # drains to DRAM
+    energy = (Actions().add(pe, "mac", macs, p.fmt)
+              .memory(arch, glb_read, glb_write, dram_read, dram_write).pj)
+    return EinsumResult(
+        name=einsum.name, kind="contraction", unit=pe.name, cycles=timing.cycles,
+        compute_cycles=int(ideal_total), macs=macs, ops=0, busy={pe.name: float(macs)},
+        dram_read_bytes=int(dram_read), dram_write_bytes=int(dram_write),
+        glb_read_bytes=int(glb_read), glb_write_bytes=int(glb_write), energy_pj=energy,
+        mapping=m)
+
+
+# A sweep simulates the same candidates at many points: what neither DRAM nor the
+# buffer's capacity enters is remembered per (problem, mapping, array, buffer port), the
+# pipeline's timing per DRAM bandwidth too; the energy is priced per architecture.
+@lru_cache(maxsize=1 << 12)
+def _schedule(p: GemmProblem, m: GemmMapping, R: int, C: int, bw_bits: int):
+    """(the tile pipeline's nest, MACs, DRAM bytes read, buffer bytes the array reads
+    and writes, ideal cycles) of mapping `m` on an R x C array."""
     feed = FEED_OPERANDS[(m.dataflow, m.rows)]
     feed_bits = (p.bit(feed[0]), p.bit(feed[1]))
-    bw_bits = glb.read_bytes_per_cycle * 8
     size = {g: p.size(g) for g in ("B", "M", "N", "K")}
     tile = {g: min(m.tile(g), size[g]) for g in size}
     counts = {g: -(-size[g] // tile[g]) for g in size}
@@ -89,18 +116,12 @@ def run_gemm(einsum: Einsum, arch: Architecture, m: GemmMapping) -> EinsumResult
         glb_write += n * wr
         ideal_total += n * ideal
         macs += n * tile_macs
-    timing = run_tiles(_map_nest(tiles, timed), arch.dram_bytes_per_cycle)
-    dram_write = timing.written_bytes
-    glb_write = float(glb_write + dram_read)  # fills from DRAM
-    glb_read = float(glb_read + dram_write)   # drains to DRAM
-    energy = (Actions().add(pe, "mac", macs, p.fmt)
-              .memory(arch, glb_read, glb_write, dram_read, dram_write).pj)
-    return EinsumResult(
-        name=einsum.name, kind="contraction", unit=pe.name, cycles=timing.cycles,
-        compute_cycles=int(ideal_total), macs=macs, ops=0, busy={pe.name: float(macs)},
-        dram_read_bytes=int(dram_read), dram_write_bytes=int(dram_write),
-        glb_read_bytes=int(glb_read), glb_write_bytes=int(glb_write), energy_pj=energy,
-        mapping=m)
+    return _map_nest(tiles, timed), macs, dram_read, glb_read, glb_write, ideal_total
+
+
+@lru_cache(maxsize=1 << 12)
+def _timing(p: GemmProblem, m: GemmMapping, R: int, C: int, bw_bits: int, dram_bpc: float):
+    return run_tiles(_schedule(p, m, R, C, bw_bits)[0], dram_bpc)
 
 
 @lru_cache(maxsize=1 << 14)  # shared by the mappings a search simulates (same tiles)

@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 
 import arch
 import mapper
-from sim import simulate
+from mapper import search
+from sim import gemm_engine, simulate, simulate_einsum
 from workloads import CascadeBuilder
 
 
@@ -60,3 +61,47 @@ def test_a_component_filling_no_role_is_never_shared_across():
     cold = simulate(cascade, dearer)
     assert warm[1].einsums == cold.einsums
     assert cold.energy_j > warm[0].energy_j
+
+
+def _forget_everything():
+    mapper.CACHE.clear()
+    for remembered in (gemm_engine._schedule, gemm_engine._timing, gemm_engine._buffer_need,
+                       gemm_engine._tile_cost):
+        remembered.cache_clear()
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(1, 300), st.integers(1, 300), st.integers(1, 300),
+       st.sampled_from([("GLB.capacity_kib", (512, 128)), ("DRAM.bandwidth_gb_s", (4096, 64)),
+                        ("GLB.read_bytes_per_cycle", (64, 8)), ("PE2D.rows", (32, 16))]))
+def test_the_engine_remembering_schedules_and_timings_changes_nothing(m, k, n, change):
+    """The GEMM engine remembers what neither DRAM nor the buffer's capacity enters, and
+    the pipeline's timing per DRAM bandwidth; an architecture differing in any of them,
+    run first, must leave another's results as a cold run gives them (cycles, bytes and
+    energy priced at its own buffer)."""
+    field, values = change
+    cascade = _cascade(m, k, n)
+    a, b = (arch.load().with_changes(**{field: v}) for v in values)
+    _forget_everything()
+    cold = simulate(cascade, b)
+    _forget_everything()
+    simulate(cascade, a)
+    mapper.CACHE.clear()  # the searches again, the engine's memory warm
+    assert simulate(cascade, b).einsums == cold.einsums
+    gemm, mapping = cascade.einsums[0], cold.einsums[0].mapping  # fits a's buffer too
+    _forget_everything()
+    simulate_einsum(gemm, a, mapping)  # the same mapping: the engine's memory is used
+    assert simulate_einsum(gemm, b, mapping) == cold.einsums[0]
+
+
+def test_shared_search_parts_evict_the_least_recently_used(monkeypatch):
+    monkeypatch.setattr(search, "SHARED_LIMIT", 3)
+    cache, computed = search.SearchCache(), []
+
+    def part(key):
+        return cache.shared(key, lambda: computed.append(key) or key)
+
+    for key in ("a", "b", "c", "a", "d", "a", "b"):  # d evicts b (a was used since)
+        assert part(key) == key
+    assert computed == ["a", "b", "c", "d", "b"]
+    assert list(cache.parts) == ["d", "a", "b"]

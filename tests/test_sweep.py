@@ -5,6 +5,7 @@ import textwrap
 import pytest
 
 import sim.sweep as sweeps
+from sim.sweep.executor import _local, plan
 from sim.sweep.store import point_key
 from yamlspec import SpecError
 
@@ -161,3 +162,11 @@ def test_objectives_checked_at_load_are_the_metrics_a_point_has():
     row = metrics(sim.simulate(workloads.load("attention.yaml"), a), a)
     numeric = {k for k, v in row.items() if isinstance(v, (int, float))}
     assert {k for k in numeric if not k.startswith(PER_COMPONENT_METRICS)} == set(METRICS)
+
+
+def test_local_pool_gives_the_records_of_one_process(tmp_path):
+    sweep = sweeps.load(write_sweep(tmp_path, GRID))
+    tasks = plan(sweep)
+    one = {r["key"]: (r["status"], r["metrics"], r["detail"]) for r in _local(tasks, 1)}
+    two = {r["key"]: (r["status"], r["metrics"], r["detail"]) for r in _local(tasks, 2)}
+    assert len(one) == len(tasks) and one == two

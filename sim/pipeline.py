@@ -114,47 +114,67 @@ def _steady_runs(loads, computes, writebacks, visits) -> list[int] | None:
     return np.where(same, run_end, idx).tolist()
 
 
+def _nest(seq, bw: float, transfer: dict):
+    """`seq` with each tile as (load cycles, compute cycles, output bytes, their write
+    cycles, starts a visit): the transfers priced once per distinct byte count."""
+    def cycles(nbytes):
+        if nbytes not in transfer:
+            transfer[nbytes] = math.ceil(nbytes / bw) if nbytes else 0
+        return transfer[nbytes]
+
+    out = []
+    for item, count in seq:
+        if isinstance(item, tuple):
+            load, compute, out_bytes, *visit = item
+            item = (cycles(load), compute, out_bytes, cycles(out_bytes),
+                    visit[0] if visit else True)
+        else:
+            item = _nest(item, bw, transfer)
+        out.append((item, count))
+    return out
+
+
 class _State:
     """The pipeline between two tiles: end of the last load, DRAM free, compute ends of
     the last two tiles, the writeback ends of the last two finished output visits, and
-    the output bytes of the last tile (written back when the next tile starts a visit)."""
+    the output bytes of the last tile (written back when the next tile starts a visit)
+    with their write cycles."""
 
-    __slots__ = ("load_end", "dram_free", "c1", "c2", "w1", "w2", "pending", "busy",
-                 "written", "bw")
+    __slots__ = ("load_end", "dram_free", "c1", "c2", "w1", "w2", "pending", "pending_t",
+                 "busy", "written")
 
-    def __init__(self, bw: float):
+    def __init__(self):
         self.load_end = self.dram_free = self.c1 = self.c2 = self.w1 = self.w2 = 0
-        self.pending = self.busy = self.written = 0
-        self.bw = bw
+        self.pending = self.pending_t = self.busy = self.written = 0
 
-    def transfer(self, nbytes: int) -> int:
-        return math.ceil(nbytes / self.bw) if nbytes else 0
-
-    def step(self, load: int, compute: int, out_bytes: int, new_visit: bool = True):
+    def step(self, load_t: int, compute: int, out_bytes: int, out_t: int, new_visit: bool):
         """run_pipeline's step: load this tile; if it starts an output visit, write back
         the last tile's (it ended the previous visit); compute once the operands are in
         and the output slot of the visit before last is written back."""
         STEPS[0] += 1
-        t = self.transfer(load)
-        self.load_end = max(self.dram_free, self.load_end, self.c2) + t
-        self.busy += t
-        self.dram_free = self.load_end
+        c1 = self.c1
+        load_end = max(self.dram_free, self.load_end, self.c2) + load_t
+        self.busy += load_t
+        dram_free = load_end
         if new_visit:
-            done = self.c1  # nothing to write: the slot is free once the tile computed
+            done = c1  # nothing to write: the slot is free once the tile computed
             if self.pending:
-                t = self.transfer(self.pending)
-                self.dram_free = max(self.dram_free, self.c1) + t
-                self.busy += t
+                dram_free = max(dram_free, c1) + self.pending_t
+                self.busy += self.pending_t
                 self.written += self.pending
-                done = self.dram_free
+                done = dram_free
             self.w2, self.w1 = self.w1, done
-        start = max(self.load_end, self.c1, self.w2)
-        self.c1, self.c2, self.pending = start + compute, self.c1, out_bytes
+        self.load_end, self.dram_free = load_end, dram_free
+        self.c1, self.c2 = max(load_end, c1, self.w2) + compute, c1
+        self.pending, self.pending_t = out_bytes, out_t
 
     def key(self) -> tuple:
+        """The state relative to c1. A writeback end at or before c1 is given as 0: every
+        later compute starts at c1 or after, so it can no longer delay one (without
+        this, a run of tiles within one output visit would never repeat its state)."""
         c = self.c1
-        return (self.load_end - c, self.dram_free - c, self.c2 - c, self.w1 - c, self.w2 - c,
-                self.pending)
+        return (self.load_end - c, self.dram_free - c, self.c2 - c, max(self.w1 - c, 0),
+                max(self.w2 - c, 0), self.pending)
 
     def shift(self, periods: int, then: tuple[int, int, int]):
         """Skip `periods` repeats of what ran since the state was (c1, busy, written) =
@@ -205,12 +225,12 @@ def run_tiles(seq, dram_bytes_per_cycle: float) -> PipelineTiming:
     compute cycles, output bytes) and ends its own output visit, or (load, compute,
     output bytes, starts_visit): its output bytes are written back after it only if the
     next tile starts a visit (or it is the last)."""
-    st = _State(dram_bytes_per_cycle)
-    st.run(seq)
+    st = _State()
+    st.run(_nest(seq, dram_bytes_per_cycle, {}))
     end = st.c1
     if st.pending:
-        st.dram_free = max(st.dram_free, st.c1) + st.transfer(st.pending)
-        st.busy += st.transfer(st.pending)
+        st.dram_free = max(st.dram_free, st.c1) + st.pending_t
+        st.busy += st.pending_t
         st.written += st.pending
         end = max(end, st.dram_free)
     return PipelineTiming(int(max(end, st.dram_free)), int(st.busy), int(st.written))

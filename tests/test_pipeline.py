@@ -93,3 +93,24 @@ def test_nested_runs_work_does_not_grow_with_counts(n):
     (small, t1), (large, t2) = steps(1), steps(10**6)
     assert large <= small + 40 and large < 400
     assert t2.cycles > t1.cycles * 10**5  # and it did account for every tile
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from([0, 100, 16386]), st.sampled_from([0, 1, 193, 4000]),
+       st.sampled_from([0, 64, 16384]), st.integers(3, 300), st.integers(1, 6),
+       st.sampled_from([0.5, 8.0, 64.0]))
+def test_a_run_within_one_output_visit_is_skipped_ahead(load, compute, out, n, outer, bw):
+    """Tiles accumulating into one output (K innermost: no tile but the first starts a
+    visit) repeat their state once the earlier writebacks can no longer delay a compute:
+    skipped ahead, in a few steps whatever n, to what stepping every tile gives."""
+    from sim.pipeline import STEPS, run_tiles
+    visit = [((load, compute, out, True), 1), ((load, compute, out, False), n - 2),
+             ((load, compute, out, False), 1)]
+    STEPS[0] = 0
+    timing = run_tiles([(visit, outer)], bw)
+    assert STEPS[0] <= 40
+    tiles = n * outer
+    slow = run_pipeline([load] * tiles, [compute] * tiles,
+                        [out if i % n == n - 1 else 0 for i in range(tiles)],
+                        [i // n for i in range(tiles)], bw, fast=False)
+    assert timing == slow

@@ -122,9 +122,9 @@ def layout(block, resident: frozenset) -> tuple:
     made = {e.output.tensor.name: i for i, e in enumerate(block)}
     tensors = []
     for t in sorted(resident):
-        readers = {i for i, names in enumerate(reads) if t in names}
+        read_at = {i for i, names in enumerate(reads) if t in names}
         tensor = block[made[t]].output.tensor
-        tensors.append((t, made[t], max(readers), readers, tensor.bytes, tensor))
+        tensors.append((t, made[t], max(read_at), read_at, tensor.bytes, tensor))
     return tensors, reads
 
 

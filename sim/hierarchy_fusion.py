@@ -203,14 +203,15 @@ def choose(cascade, h: Hierarchy, objective: str, rows: list, given: dict,
                 if resident is None:
                     continue
                 block = einsums[j:k]
-                shape = (ids[j:k],  # what the block's cost depends on, wherever it is
-                         tuple(tuple(x - j for x in read_by[e.output.tensor.name])
-                               if e.output.tensor.name in resident else () for e in block),
-                         tuple(tuple(r.tensor.name in resident for r in e.inputs) for e in block))
-                if shape not in alike:
-                    alike[shape] = best_split(block, ids[j:k], resident)
-                if alike[shape] is not None:
-                    cost, ranks, pieces = alike[shape]
+                alike_key = (ids[j:k],  # what the block's cost depends on, wherever it is
+                             tuple(tuple(x - j for x in read_by[e.output.tensor.name])
+                                   if e.output.tensor.name in resident else () for e in block),
+                             tuple(tuple(r.tensor.name in resident for r in e.inputs)
+                                   for e in block))
+                if alike_key not in alike:
+                    alike[alike_key] = best_split(block, ids[j:k], resident)
+                if alike[alike_key] is not None:
+                    cost, ranks, pieces = alike[alike_key]
                     options.append((j, cost, lambda b=block, ss=ids[j:k], res=resident,
                                     r=ranks, p=pieces: rows_of(b, ss, res, r, p)))
         for j, cost, make in options:

@@ -24,7 +24,7 @@ from yamlspec import SpecError
 from arch import Architecture
 from workloads import Einsum
 from mapper.mapping import DATAFLOW_DIMS, FEED_OPERANDS, GROUPS, GemmMapping
-from mapper.search import CACHE, OBJECTIVE_BOUNDS, Ranked, SearchOptions, leak_pj_per_cycle
+from mapper.search import BOUND_SLACK, CACHE, OBJECTIVE_BOUNDS, Ranked, SearchOptions, leak_pj_per_cycle
 
 OPERANDS = {"A": ("B", "M", "K"), "W": ("B", "K", "N"), "O": ("B", "M", "N")}
 MAX_CANDIDATES_PER_GROUP = 12
@@ -338,28 +338,25 @@ class _Scorer:
             return None
         t, counts, b = (_take(terms[k], fits) for k in ("t", "counts", "b"))
         bpc = self.dram_bpc
-        # DRAM idles after the second load until the first tile computes (the next
-        # transfer waits for it, sim/pipeline.py)
-        start_idle = np.where(np.prod([counts[g] for g in GROUPS], axis=0) >= 3,
-                              np.maximum(0, b["first_compute"] - np.ceil(b["tile_bytes"] / bpc)),
-                              0)
-        return {"fits": fits, "t": t, "counts": counts, "b": b, "start_idle": start_idle}
+        three = np.prod([counts[g] for g in GROUPS], axis=0) >= 3
+        return {"fits": fits, "t": t, "counts": counts, "b": b, "three": three,
+                "start_idle": _start_idle(three, b, b["first_load"], bpc)}
 
-    def _cost(self, prep, read, write, end_idle, carries):
+    def _cost(self, prep, read, write, start_idle, end_idle, carries):
         """Bounds (cycles, J) from DRAM bytes, the idle span at the end and the stalls
         where an outer loop advances: DRAM serves one transfer at a time (with the idle
         spans); compute runs tile after tile between the first load and the last
         write-back; the last tile computes after every load."""
         p, b, bpc, pr = self.p, prep["b"], self.dram_bpc, self.prices
         cycles = np.maximum.reduce([
-            np.ceil((read + write) / bpc) + prep["start_idle"] + end_idle,
+            np.ceil((read + write) / bpc) + start_idle + end_idle,
             np.ceil(b["first_load"] / bpc) + b["compute"] + carries + np.ceil(b["last_write"] / bpc),
             np.ceil(read / bpc) + b["last_compute"] + np.ceil(b["last_write"] / bpc)])
         energy = (p.macs * pr["mac"] + read * pr["dram_read"] + write * pr["dram_write"]
                   + (b["glb_read"] + write) * pr["glb_read"]
                   + (b["glb_write"] + read) * pr["glb_write"]
                   + self.leak * cycles)
-        return cycles, energy * (1 - 1e-9) * 1e-12  # J, below the engine's float sum
+        return cycles, energy * (1 - BOUND_SLACK) * 1e-12  # J, below the engine's float sum
 
     def _order_bounds(self, prep, terms):
         """Bounds (cycles, J) under each order of `terms` (_order_terms of the tilings
@@ -368,7 +365,10 @@ class _Scorer:
         # DRAM idles after the last load but one write-back until the last tile computes
         one_before_last = np.where(terms["innermost_k"], 0, np.ceil(b["out_bytes"] / bpc))
         end_idle = np.maximum(0, b["last_compute"] - one_before_last)
-        return self._cost(prep, terms["read"], terms["write"], end_idle,
+        start_idle = _start_idle(prep["three"], b, terms["second_load"], bpc) + terms[
+            "middle_spans"] * np.maximum(0, terms["middle_compute"] - np.ceil(
+                terms["middle_write"] / bpc) - np.ceil(terms["middle_load"] / bpc))
+        return self._cost(prep, terms["read"], terms["write"], start_idle, end_idle,
                           _carry_stalls(terms, b, bpc))
 
     def _tiling_bounds(self, prep):
@@ -378,7 +378,7 @@ class _Scorer:
         read = np.full(prep["fits"].shape, float(p.operand_bytes("A") + p.operand_bytes("W")))
         write = np.full(read.shape, float(p.operand_bytes("O")))
         end_idle = np.maximum(0, b["last_compute"] - np.ceil(b["out_bytes"] / bpc))
-        return self._cost(prep, read, write, end_idle, 0)
+        return self._cost(prep, read, write, prep["start_idle"], end_idle, 0)
 
     def _add_tilings(self, dataflow, rows, terms):
         prep = self._prepare(dataflow, rows, terms)
@@ -466,6 +466,14 @@ class _Scorer:
                                LOOP_ORDERS[int(orders[i])], self.array)
 
         return Ranked(cycles, energy, mapping, self.scored, key)
+
+
+def _start_idle(three, b, second_load, bpc):
+    """DRAM idles after the second load until the first tile computes: the next
+    transfer (tile 0's write-back or tile 2's load) waits for it (sim/pipeline.py).
+    `second_load`: at least the bytes tile 1 loads (its changed inputs; never partial
+    sums, as tile 1 either starts a visit at K index 0 or stays in tile 0's)."""
+    return np.where(three, np.maximum(0, b["first_compute"] - np.ceil(second_load / bpc)), 0)
 
 
 def _grid_chunk(lists, lens, lo: int) -> dict[str, np.ndarray]:
@@ -585,7 +593,7 @@ def subarray_bounds(einsum: Einsum, arch: Architecture
             else:  # streamed once per column fold, stationary once; sums once per row fold
                 feed = (f0 * across + f1) * rd + exact["O"] * down * wr
             out.append(((r, c), (dataflow, rows), float(cycles),
-                        (fixed + feed + leak * cycles) * (1 - 1e-9) * 1e-12))
+                        (fixed + feed + leak * cycles) * (1 - BOUND_SLACK) * 1e-12))
     return out
 
 
@@ -655,6 +663,16 @@ def _bounds(p: GemmProblem, dataflow, rows, t, R, C, bw_bits) -> dict[str, np.nd
     full_cycles = cycles[0]  # the class of every group at its full tile
     last_class = sum((rem[g] > 0) << (len(GROUPS) - 1 - k) for k, g in enumerate(GROUPS))
     last_compute = np.take_along_axis(cycles, last_class[None], axis=0)[0]
+    # per group g, for a tile before the last of g's loop (as the innermost of 1+ tiles):
+    # its least compute (g at its full tile, the other groups at any tile that occurs),
+    # and the most the next tile (g at its last tile) loads: the inputs and the partial
+    # sums g indexes
+    full_g = {g: np.where(~choice[:, k] & (count > 0), cycles, np.inf).min(axis=0)
+              for k, g in enumerate(GROUPS)}
+    next_tile = {g: {**t, g: last[g]} for g in GROUPS}
+    middle = {**{f"compute before last {g}": full_g[g] for g in GROUPS},
+              **{f"{op} of last {g}": _tile_bytes(p, op, next_tile[g]) if g in OPERANDS[op]
+                 else np.zeros(full_g[g].shape) for g in GROUPS for op in OPERANDS}}
     b0, b1 = (p.bit(op) for op in FEED_OPERANDS[(dataflow, rows)])
     _, rdim, cdim = DATAFLOW_DIMS[(dataflow, rows)]
     port_keeps_up = (np.minimum(t[rdim], R) * b0 + np.minimum(t[cdim], C) * b1) <= bw_bits
@@ -664,9 +682,9 @@ def _bounds(p: GemmProblem, dataflow, rows, t, R, C, bw_bits) -> dict[str, np.nd
             "tile_max": np.where(port_keeps_up, full_cycles, np.inf),  # inf: no bound
             "first_compute": full_cycles, "compute": compute, "glb_read": glb_read, "glb_write": glb_write,
             "last_compute": last_compute,
+            "full A": _tile_bytes(p, "A", t), "full W": _tile_bytes(p, "W", t),
             "first_load": _tile_bytes(p, "A", t) + _tile_bytes(p, "W", t),
-            "tile_bytes": _tile_bytes(p, "A", t) + _tile_bytes(p, "W", t) + out_bytes,
-            "out_bytes": out_bytes, "last_write": _tile_bytes(p, "O", last)}
+            "out_bytes": out_bytes, "last_write": _tile_bytes(p, "O", last), **middle}
 
 
 def _orders_of(terms: dict, p: GemmProblem) -> "_Rows":
@@ -688,19 +706,28 @@ def _order_terms(p: GemmProblem, counts, b) -> "_Rows":
     (see _carry_stalls)."""
     multi = {g: counts[g] > 1 for g in GROUPS}
     shape = counts["K"].shape
-    codes, out = [], {k: [] for k in ("read", "write", "innermost_k", "steps", "load",
-                                      "write_back")}
+    codes, out = [], {k: [] for k in ("read", "write", "innermost_k", "second_load", "steps",
+                                      "load", "write_back", "middle_spans", "middle_compute",
+                                      "middle_write", "middle_load")}
+    tiles = np.prod([counts[g] for g in GROUPS], axis=0)
+    # what tile 1 loads when loop g is the innermost of 1+ tiles: A and W at most
+    advance = {g: sum(b[f"full {op}"] for op in ("A", "W") if g in OPERANDS[op])
+               for g in GROUPS}
     for order in LOOP_ORDERS:
         code = np.zeros(shape, dtype=np.int64)  # its sequence of loops of 1+ tiles
         innermost_k = np.zeros(shape, dtype=bool)
+        second_load = b["first_load"]
         for g in order:
             code = np.where(multi[g], code * 5 + GROUPS.index(g) + 1, code)
             innermost_k = np.where(multi[g], g == "K", innermost_k)
+            second_load = np.where(multi[g], advance[g], second_load)
         codes.append(code)
         traffic = dram_traffic(p, order, counts)
         out["read"].append(traffic["read"])
         out["write"].append(traffic["write"])
         out["innermost_k"].append(innermost_k)
+        out["second_load"].append(second_load)
+        _middle_spans(out, order, multi, counts, tiles, b)
         # a write-back after tile j-2 unless the innermost loop is K (j-2 and j-1 share O)
         out["write_back"].append(np.where(innermost_k, 0, b["smallest O"]))
         steps, loads = [], []
@@ -723,11 +750,41 @@ def _order_terms(p: GemmProblem, counts, b) -> "_Rows":
         for earlier in range(o):
             canonical[o] &= codes[o] != codes[earlier]
     rows = {"canonical": canonical, **{k: np.array(out[k]) for k in
-                                       ("read", "write", "innermost_k", "write_back")}}
+                                       ("read", "write", "innermost_k", "second_load",
+                                        "write_back", "middle_spans", "middle_compute",
+                                        "middle_write", "middle_load")}}
     steps, loads = np.array(out["steps"]), np.array(out["load"])  # (order, position, tiling)
     for pos in range(len(GROUPS)):
         rows.update({f"steps {pos}": steps[:, pos], f"load {pos}": loads[:, pos]})
     return _Rows.of(rows, float)
+
+
+def _middle_spans(out: dict, order, multi, counts, tiles, b):
+    """DRAM idles (sim/pipeline.py) after the load of tile j, the last but one of a run
+    of the innermost loop of 1+ tiles (g), until tile j computes, but for the two
+    transfers between: tile j-1's write-back (if j starts a visit) and tile j+1's load.
+    The next transfer (j's write-back or j+2's load) waits for tile j. These spans are
+    disjoint (runs are 2+ tiles apart) and miss the start idle span when j > 1 and the
+    end one unless g is K, so those j are left out. Appends to `out` the spans' count
+    and per span the least compute and the most bytes written and loaded."""
+    g_in = np.full(tiles.shape, "", dtype="<U1")
+    for g in order:
+        g_in = np.where(multi[g], g, g_in)
+    n_g = np.ones(tiles.shape, dtype=np.int64)
+    compute, load, write = (np.zeros(tiles.shape) for _ in range(3))
+    k_outer = multi["K"] & (g_in != "K")  # tile j+1 starts a visit past K's first tile
+    for g in GROUPS:
+        here = g_in == g
+        n_g = np.where(here, counts[g], n_g)
+        compute = np.where(here, b[f"compute before last {g}"], compute)
+        load = np.where(here, b[f"A of last {g}"] + b[f"W of last {g}"]
+                        + k_outer * b[f"O of last {g}"], load)
+        write = np.where(here & (g != "K"), b["out_bytes"], write)
+    spans = tiles // n_g - (g_in == "K") - (n_g <= 3)
+    out["middle_spans"].append(np.where(g_in == "", 0, np.maximum(spans, 0)))
+    out["middle_compute"].append(np.where(np.isfinite(compute), compute, 0))
+    out["middle_write"].append(write)
+    out["middle_load"].append(load)
 
 
 def _carry_stalls(terms, b, bpc) -> np.ndarray:

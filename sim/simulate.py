@@ -98,15 +98,18 @@ def best_mapping(einsum: Einsum, arch: Architecture, objective: str,
         mapper.CACHE.put(cache_key, found)
         return found
     found = _search(einsum, arch, engine, options, objective, OBJECTIVE_KEYS[objective],
-                    mapper.OBJECTIVE_BOUNDS[objective], keep)
+                    mapper.OBJECTIVE_BOUNDS[objective], keep,
+                    mapper.OBJECTIVE_SETTLED.get(objective, lambda bound: bound))
     mapper.CACHE.put(cache_key, found)
     return found
 
 
-def _search(einsum, arch, engine, options, steer: str, rank, bound_key, keep: int) -> Search:
+def _search(einsum, arch, engine, options, steer: str, rank, bound_key, keep: int,
+            settled=lambda bound: bound) -> Search:
     """best_mapping's search under any key: `rank` of an exact result, `bound_key` of
     lower bounds on (cycles, J) (a lower bound on `rank` of every result above them);
-    `steer`: the objective a heuristic search steers by."""
+    `steer`: the objective a heuristic search steers by; it stops at a bound whose
+    `settled` key (mapper.OBJECTIVE_SETTLED) the best result reaches."""
     bounded = engine.bounded
     subarrays = bounded and engine.subarrays and einsum.is_contraction
     try:
@@ -126,7 +129,8 @@ def _search(einsum, arch, engine, options, steer: str, rank, bound_key, keep: in
     best, tried, stop, scored = None, [], None, whole.scored
     while heap:
         bound, i, space, item = heapq.heappop(heap)
-        if best is not None and (rank(best) <= bound if bounded else len(tried) >= keep):
+        if best is not None and (rank(best) <= settled(bound) if bounded
+                                 else len(tried) >= keep):
             stop = bound if bounded else None
             break
         if item is None:  # a sub-array's space (one dataflow): search it

@@ -109,6 +109,15 @@ class Ranked:
     def __len__(self) -> int:
         return len(self.cycles)
 
+    def least(self) -> tuple[float, ...] | None:
+        """The least bound of all (at most every candidate's; None: no candidate), found
+        without refining an entry."""
+        if not len(self.cycles):
+            return None
+        bounds = [np.asarray(b, dtype=float) for b in self.key(self.cycles, self.energy)]
+        first = np.lexsort(bounds[::-1])[0]
+        return tuple(float(b[first]) for b in bounds)
+
     def __iter__(self) -> Iterator[tuple[tuple[float, ...], object]]:
         seen = set()  # a search may score a tiling twice
         items = self._refined() if self.refine else self._direct()

@@ -133,10 +133,15 @@ def _search(einsum, arch, engine, options, steer: str, rank, bound_key, keep: in
                                  else len(tried) >= keep):
             stop = bound if bounded else None
             break
-        if item is None:  # a sub-array's space (one dataflow): search it
+        if item is None:  # a sub-array's space (one dataflow): open it, and rank its
+            # candidates only if the least bound of all of them comes up
             space = mapper.ranked(einsum, arch, steer, options, *space).keyed(bound_key)
             scored += space.scored
-        else:
+            least = space.least()
+            if least is not None:
+                heapq.heappush(heap, (least, i, space, OPENED))
+            continue
+        if item is not OPENED:
             result = simulate_einsum(einsum, arch, item)
             tried.append((bound, result))
             if best is None or rank(result) < rank(best):
@@ -146,6 +151,9 @@ def _search(einsum, arch, engine, options, steer: str, rank, bound_key, keep: in
     if best is None and unfit is not None:
         raise unfit
     return Search(best, scored, tuple(tried), stop, bounded)
+
+
+OPENED = "opened"  # a heap entry of a sub-array's space opened but not yet ranked
 
 
 def _first(space):

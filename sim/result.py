@@ -51,6 +51,15 @@ class EinsumResult:
         return out
 
 
+def by_component(energy_by_action: dict[str, float]) -> dict[str, float]:
+    """'component.action' -> J summed per component."""
+    out: dict[str, float] = {}
+    for key, j in energy_by_action.items():
+        comp = key.split(".", 1)[0]
+        out[comp] = out.get(comp, 0.0) + j
+    return out
+
+
 @dataclass
 class Result:
     workload: str
@@ -90,11 +99,7 @@ class Result:
 
     @property
     def energy_breakdown_j(self) -> dict[str, float]:
-        out: dict[str, float] = {}
-        for key, j in self.energy_by_action_j.items():
-            comp = key.split(".", 1)[0]
-            out[comp] = out.get(comp, 0.0) + j
-        return out
+        return by_component(self.energy_by_action_j)
 
     @property
     def energy_j(self) -> float:

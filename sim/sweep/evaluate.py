@@ -97,14 +97,15 @@ def _search_kwargs(settings: dict) -> dict:
 def metrics(result, architecture) -> dict:
     row = result.to_row()
     row["workload_name"], row["arch_name"] = row.pop("workload"), row.pop("arch")
-    row["power_w"] = result.energy_j / result.seconds if result.seconds else 0.0
-    row["edp_js"] = result.energy_j * result.seconds
+    energy_j, seconds = row["energy_j"], row["seconds"]  # sums over every Einsum: once
+    row["power_w"] = energy_j / seconds if seconds else 0.0
+    row["edp_js"] = energy_j * seconds
     row.update({f"area_mm2.{k}": v for k, v in result.area_breakdown_mm2.items()})
     clock = architecture.clock_ghz * 1e9
     row["peak_macs_per_s"] = _unit_size(architecture, "array2d", "peak_macs_per_cycle") * clock
     row["vec_peak_ops_per_s"] = _unit_size(architecture, "array1d", "lanes") * clock
     row["dram_gb_s"] = _unit_size(architecture, "dram", "bandwidth_gb_s")
-    row["macs_per_s"] = result.macs / result.seconds if result.seconds else 0.0
+    row["macs_per_s"] = row["macs"] / seconds if seconds else 0.0
     row["mappings_scored"] = result.meta.get("mappings_scored", 0)
     return row
 
@@ -119,11 +120,18 @@ def _unit_size(architecture, getter: str, size: str) -> float:
         return float("nan")
 
 
+@functools.lru_cache(maxsize=1 << 14)  # a worker meets the same names at every point
+def _op_name(einsum: str) -> str:
+    return LAYER_PREFIX.sub("", einsum)
+
+
 def detail(result) -> dict:
     """Energy by action and a per-operation summary (summed over layers) for rooflines."""
+    from sim.result import by_component
+
     ops: dict[str, dict] = {}
     for e in result.einsums:
-        op = LAYER_PREFIX.sub("", e.name)
+        op = _op_name(e.name)
         agg = ops.setdefault(op, {"op": op, "kind": e.kind, "unit": e.unit, "n": 0, "macs": 0,
                                   "ops": 0, "dram_bytes": 0, "cycles": 0})
         agg["n"] += 1
@@ -131,7 +139,7 @@ def detail(result) -> dict:
         agg["ops"] += e.ops
         agg["dram_bytes"] += e.dram_read_bytes + e.dram_write_bytes
         agg["cycles"] += e.cycles
-    return {"energy_by_action": result.energy_by_action_j,
-            "energy_breakdown": result.energy_breakdown_j,
+    by_action = result.energy_by_action_j
+    return {"energy_by_action": by_action, "energy_breakdown": by_component(by_action),
             "area_breakdown": result.area_breakdown_mm2,
             "clock_ghz": result.clock_ghz, "ops": list(ops.values())}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from pathlib import Path
 from typing import ClassVar
 
@@ -30,12 +31,26 @@ class Architecture(BaseModel):
     components: list[Component] = Field(min_length=1)
     file: str = ""
 
+    @cached_property
+    def role_components(self) -> dict:
+        """Component class -> the one component of it, filled as roles are looked up: a
+        search asks for them hundreds of thousands of times."""
+        return {}
+
     def _one(self, cls: type[Component]):
-        found = [c for c in self.components if isinstance(c, cls)]
-        if len(found) != 1:
-            raise SpecError(f"expected exactly one component of class '{cls.class_name}', found "
-                            f"{len(found)}", self.file or None, "architecture.components")
-        return found[0]
+        roles = self.role_components
+        if roles.get("of") is not self.components:  # a copy given other components
+            roles.clear()
+            roles["of"] = self.components
+        found = roles.get(cls)
+        if found is None:
+            matches = [c for c in self.components if isinstance(c, cls)]
+            if len(matches) != 1:
+                raise SpecError(f"expected exactly one component of class '{cls.class_name}', "
+                                f"found {len(matches)}", self.file or None,
+                                "architecture.components")
+            found = roles[cls] = matches[0]
+        return found
 
     ROLES: ClassVar[tuple[str, ...]] = ("dram", "buffer", "array2d", "array1d")  # below
 

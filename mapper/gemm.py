@@ -336,7 +336,10 @@ class _Scorer:
         fits = np.flatnonzero(need <= self.capacity)
         if not fits.size:
             return None
-        t, counts, b = (_take(terms[k], fits) for k in ("t", "counts", "b"))
+        if fits.size == need.size:  # all fit: the shared terms as they are, no copies
+            t, counts, b = terms["t"], terms["counts"], terms["b"]
+        else:
+            t, counts, b = (_take(terms[k], fits) for k in ("t", "counts", "b"))
         bpc = self.dram_bpc
         three = np.prod([counts[g] for g in GROUPS], axis=0) >= 3
         return {"fits": fits, "t": t, "counts": counts, "b": b, "three": three,

@@ -77,3 +77,14 @@ def test_a_preset_without_pim_or_memory_levels_imports_neither():
             "print(sorted(m for m in ('arch.pim', 'arch.hierarchy') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["[]"]
+
+
+def test_roles_follow_a_copy_given_other_components():
+    """Role lookups are remembered per architecture; a copy with new components (as
+    arch/hierarchy.py makes) must find its own, not the original's."""
+    a = arch.load()
+    assert a.buffer.name == "GLB"
+    b = a.model_copy(update={"components": [c.model_copy(update={"name": c.name + "2"})
+                                            for c in a.components]})
+    assert (b.buffer.name, b.array2d.name) == ("GLB2", "PE2D2")
+    assert a.buffer.name == "GLB"

@@ -69,7 +69,7 @@ def map(cascade: Cascade, arch: Architecture, objective: str = "latency",  # noq
     return out
 
 
-__all__ = ["CACHE", "METHODS", "OBJECTIVES", "OBJECTIVE_BOUNDS", "OBJECTIVE_SETTLED", "Fused", "GemmMapping",
-           "GemmProblem", "Mapping", "Ranked", "SearchOptions", "VectorMapping", "candidates",
-           "ranked", "check_format", "load_mappings", "map",
+__all__ = ["CACHE", "METHODS", "OBJECTIVES", "OBJECTIVE_BOUNDS", "OBJECTIVE_SETTLED", "Fused",
+           "GemmMapping", "GemmProblem", "Mapping", "Ranked", "SearchOptions", "VectorMapping",
+           "candidates", "ranked", "check_format", "load_mappings", "map",
            "mapping_from_dict", "save_mappings"]

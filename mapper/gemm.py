@@ -24,7 +24,8 @@ from yamlspec import SpecError
 from arch import Architecture
 from workloads import Einsum
 from mapper.mapping import DATAFLOW_DIMS, FEED_OPERANDS, GROUPS, GemmMapping
-from mapper.search import BOUND_SLACK, CACHE, OBJECTIVE_BOUNDS, Ranked, SearchOptions, leak_pj_per_cycle
+from mapper.search import (BOUND_SLACK, CACHE, OBJECTIVE_BOUNDS, Ranked, SearchOptions,
+                           leak_pj_per_cycle)
 
 OPERANDS = {"A": ("B", "M", "K"), "W": ("B", "K", "N"), "O": ("B", "M", "N")}
 MAX_CANDIDATES_PER_GROUP = 12

@@ -783,7 +783,9 @@ def _middle_spans(out: dict, order, multi, counts, tiles, b):
         compute = np.where(here, b[f"compute before last {g}"], compute)
         load = np.where(here, b[f"A of last {g}"] + b[f"W of last {g}"]
                         + k_outer * b[f"O of last {g}"], load)
-        write = np.where(here & (g != "K"), b["out_bytes"], write)
+        # tile j starts a visit (so j-1's write-back comes first) unless g is K and j is
+        # not the first of its run
+        write = np.where(here & ((g != "K") | (counts[g] == 2)), b["out_bytes"], write)
     spans = tiles // n_g - (g_in == "K") - (n_g <= 3)
     out["middle_spans"].append(np.where(g_in == "", 0, np.maximum(spans, 0)))
     out["middle_compute"].append(np.where(np.isfinite(compute), compute, 0))

@@ -10,7 +10,7 @@
   each objective is at least as good on it as the one found for any other objective;
   a mapping found elsewhere (another objective, a smaller buffer), given fixed, never
   beats the search on its objective.
-Default runs: about 800 examples in all; `pytest -m slow`: 3,200 more.
+Default runs: about 950 examples in all; `pytest -m slow`: 3,200 more.
 """
 
 import itertools
@@ -124,7 +124,7 @@ def test_vector_bounds_hold_for_a_few_chunks(changes, cascade, chunks, shave):
 
 
 def test_gemm_bounds_are_below_the_engine():
-    check_gemm_bounds(150)
+    check_gemm_bounds(300)
 
 
 def test_vector_bounds_are_below_the_engine():
@@ -175,6 +175,20 @@ def test_bound_counts_the_idle_spans_before_each_runs_last_tile():
     within 0.1% of exact (without them 50,399: 1.8% below)."""
     bound, exact = gemm_case(8, (12, 1, 64, 257), "os", "M", (1, 1, 16, 64))
     assert bound <= exact <= bound * 1.001
+
+
+def test_run_spans_count_the_write_back_before_a_run_of_two_k_tiles():
+    """K innermost in two tiles: the first of each run starts a visit, so the previous
+    visit's write-back comes between its load and the next (a counterexample hypothesis
+    found: 584 > 583 when the span left that write-back out)."""
+    a = arch.load().with_changes(**{"PE2D.rows": 4, "PE2D.cols": 4, "GLB.capacity_kib": 4,
+                                    "GLB.read_bytes_per_cycle": 4, "DRAM.bandwidth_gb_s": 4})
+    builder = CascadeBuilder("w", {"b": 1, "m": 2, "k": 9, "n": 16})
+    builder.add("C[b,m,n] = A[b,m,k] * W[b,k,n]")
+    e = builder.build().einsums[0]
+    m = GemmMapping("os", "M", (("B", 1), ("M", 1), ("N", 1), ("K", 7)), ("B", "M", "N", "K"),
+                    (2, 2))
+    assert mgemm.bounds_of(e, a, m)[0] <= simulate_einsum(e, a, m).cycles == 583
 
 
 def test_vector_bound_counts_the_span_before_a_short_last_chunk():

@@ -369,9 +369,10 @@ class _Scorer:
         # DRAM idles after the last load but one write-back until the last tile computes
         one_before_last = np.where(terms["innermost_k"], 0, np.ceil(b["out_bytes"] / bpc))
         end_idle = np.maximum(0, b["last_compute"] - one_before_last)
-        start_idle = _start_idle(prep["three"], b, terms["second_load"], bpc) + terms[
-            "middle_spans"] * np.maximum(0, terms["middle_compute"] - np.ceil(
-                terms["middle_write"] / bpc) - np.ceil(terms["middle_load"] / bpc))
+        middle = np.maximum(0, terms["middle_compute"] - np.ceil(terms["middle_write"] / bpc)
+                            - np.ceil(terms["middle_load"] / bpc))  # _middle_spans
+        start_idle = (_start_idle(prep["three"], b, terms["second_load"], bpc)
+                      + terms["middle_spans"] * middle)
         return self._cost(prep, terms["read"], terms["write"], start_idle, end_idle,
                           _carry_stalls(terms, b, bpc))
 
@@ -719,19 +720,20 @@ def _order_terms(p: GemmProblem, counts, b) -> "_Rows":
                for g in GROUPS}
     for order in LOOP_ORDERS:
         code = np.zeros(shape, dtype=np.int64)  # its sequence of loops of 1+ tiles
-        innermost_k = np.zeros(shape, dtype=bool)
+        g_in = np.full(shape, "", dtype="<U1")  # the innermost of them ("": none)
         second_load = b["first_load"]
         for g in order:
             code = np.where(multi[g], code * 5 + GROUPS.index(g) + 1, code)
-            innermost_k = np.where(multi[g], g == "K", innermost_k)
+            g_in = np.where(multi[g], g, g_in)
             second_load = np.where(multi[g], advance[g], second_load)
+        innermost_k = g_in == "K"
         codes.append(code)
         traffic = dram_traffic(p, order, counts)
         out["read"].append(traffic["read"])
         out["write"].append(traffic["write"])
         out["innermost_k"].append(innermost_k)
         out["second_load"].append(second_load)
-        _middle_spans(out, order, multi, counts, tiles, b)
+        _middle_spans(out, g_in, multi, counts, tiles, b)
         # a write-back after tile j-2 unless the innermost loop is K (j-2 and j-1 share O)
         out["write_back"].append(np.where(innermost_k, 0, b["smallest O"]))
         steps, loads = [], []
@@ -763,17 +765,15 @@ def _order_terms(p: GemmProblem, counts, b) -> "_Rows":
     return _Rows.of(rows, float)
 
 
-def _middle_spans(out: dict, order, multi, counts, tiles, b):
+def _middle_spans(out: dict, g_in, multi, counts, tiles, b):
     """DRAM idles (sim/pipeline.py) after the load of tile j, the last but one of a run
     of the innermost loop of 1+ tiles (g), until tile j computes, but for the two
     transfers between: tile j-1's write-back (if j starts a visit) and tile j+1's load.
     The next transfer (j's write-back or j+2's load) waits for tile j. These spans are
     disjoint (runs are 2+ tiles apart) and miss the start idle span when j > 1 and the
     end one unless g is K, so those j are left out. Appends to `out` the spans' count
-    and per span the least compute and the most bytes written and loaded."""
-    g_in = np.full(tiles.shape, "", dtype="<U1")
-    for g in order:
-        g_in = np.where(multi[g], g, g_in)
+    and per span the least compute and the most bytes written and loaded. `g_in`: g
+    per tiling ("": no loop of 1+ tiles)."""
     n_g = np.ones(tiles.shape, dtype=np.int64)
     compute, load, write = (np.zeros(tiles.shape) for _ in range(3))
     k_outer = multi["K"] & (g_in != "K")  # tile j+1 starts a visit past K's first tile

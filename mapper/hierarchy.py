@@ -172,9 +172,10 @@ def _choices(memory, parent, p, align, top: bool):
             if fits(level, inner, p, memory):
                 floor = None
                 if top:
-                    steps = [(g, n) for g, n, _ in level_loops(level, inner)]
+                    loops = level_loops(level, inner)
+                    steps = [(g, n) for g, n, _ in loops]
                     moved = {o: visits(steps, o) * tile_bytes(t, o, bits[o])
-                             for o, t in zip(keep, held(level, inner))}
+                             for o, t in zip(keep, held(level, inner, loops))}
                     floor = np.array([dram_floor_bytes(keep, moved, *dram)], dtype=float)
                 yield floor, 1, functools.partial(_same, level)
                 continue
@@ -364,6 +365,7 @@ def by_top_level(p: GemmProblem, memories, dataflows, rows: int, cols: int,
                 _below, p, memories, df, align, 1, level.tiles, [level])
 
 
+@functools.lru_cache(maxsize=64)  # asked at every node of a search (level_choices)
 def _align(df: str, rows: int, cols: int) -> dict[str, int]:
     """The size each group's tiles are halved down to: the array's side along it."""
     r, c, _ = ARRAY_DIMS[df]

@@ -178,7 +178,6 @@ def _add_level(p: GemmProblem, h: Hierarchy, state: _Partial, i: int, lv, where,
     """`state` with level i's fills and drains under its LevelMapping `lv`; `resident`:
     operands a fused block keeps whole in the top level (count()), moved by none."""
     mem = h.memories[i]
-    bits = dict(p.bits)
     copies = h.copies[i]
     names = h.names
     reads, writes, holder = dict(state.reads), dict(state.writes), dict(state.holder)
@@ -198,15 +197,14 @@ def _add_level(p: GemmProblem, h: Hierarchy, state: _Partial, i: int, lv, where,
                         + (" double-buffered" if mem.double_buffered else ""), *where)
     steps = [(g, n) for g, n, _ in loops_here]
     depths = lv.depths or (len(steps),) * len(lv.keep)
-    out_bytes = _out_bytes(p)
     for o, depth, tile in zip(lv.keep, depths, held(lv, inner, loops_here)):
         if i == 0 and o in resident:  # already there, or stays there
             holder[o] = 1
             continue
-        moved = visits([*state.loops, *steps[:depth]], o) * tile_bytes(tile, o, bits[o]) * copies
+        moved = visits([*state.loops, *steps[:depth]], o) * tile_bytes(tile, o, p.bit(o)) * copies
         up = names[holder[o]]
         if o == "O":  # drains, and refills of partial sums (not the first residency)
-            refill = max(0.0, moved - out_bytes)
+            refill = max(0.0, moved - p.operand_bytes("O"))
             reads[mem.name] += moved
             writes[up] += moved
             reads[up] += refill
@@ -218,23 +216,17 @@ def _add_level(p: GemmProblem, h: Hierarchy, state: _Partial, i: int, lv, where,
     return _Partial(reads, writes, state.loops + tuple(steps), lv.tiles, holder)
 
 
-@lru_cache(maxsize=256)
-def _out_bytes(p: GemmProblem) -> int:
-    return p.operand_bytes("O")
-
-
 def _finish(p: GemmProblem, h: Hierarchy, df: str, state: _Partial) -> Counts:
     """The counts once every level is in `state`: the array copies, each stepping through
     every innermost tile, and the time (the longest of the array and every port)."""
-    bits = dict(p.bits)
     names = h.names
     reads, writes = dict(state.reads), dict(state.writes)
-    out_bytes = _out_bytes(p)
+    out_bytes = p.operand_bytes("O")
     R, C = h.array.rows, h.array.cols
     runs = math.prod(n for _, n in state.loops)
     copies = h.copies
     for o, n in _array_reads(df, R, C, state.parent).items():
-        nbytes = n * runs * copies[-1] * bits[o] / 8
+        nbytes = n * runs * copies[-1] * p.bit(o) / 8
         at = names[state.holder[o]]
         if o == "O":
             writes[at] += nbytes
@@ -386,7 +378,7 @@ class _Prices:
         h = self.h
         R, C = h.array.rows, h.array.cols
         compute = self.compute_floor + R + C - 1 + (0 if df == "os" else R)
-        cycles = math.ceil(max(compute, dram_floor / h.arch.dram_bytes_per_cycle,
+        cycles = math.ceil(max(compute, dram_floor / h.dram_bytes_per_cycle,
                                _port_cycles(h, state.reads, state.writes)) * (1 - 1e-9))
         dram = state.reads["DRAM"] + state.writes["DRAM"]
         unmoved = max(0.0, dram_floor - dram) * min(self.pj["DRAM"]) * 1e-12
@@ -442,7 +434,7 @@ def best(einsum: Einsum, h: Hierarchy, objective: str, problem: GemmProblem | No
         floor -= on_chip
         # slack: float sums' order
         if latency and top_key is not None and math.ceil(
-                floor / h.arch.dram_bytes_per_cycle * (1 - 1e-9)) > top_key[0]:
+                floor / h.dram_bytes_per_cycle * (1 - 1e-9)) > top_key[0]:
             break  # this top level and every later one cost more cycles
         search(1, _add_level(p, h, _Partial.start(p, h), 0, level, where, True, resident),
                [level], df, floor)

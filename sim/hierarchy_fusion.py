@@ -84,8 +84,8 @@ def piece_of(e, step: Step, h: Hierarchy, searches: Searches | None = None, m=No
 class Pieces:
     """Each Einsum's best result in a fused block, made once per distinct piece."""
 
-    def __init__(self, h: Hierarchy, searches: Searches):
-        self.h, self.searches = h, searches
+    def __init__(self, searches: Searches):
+        self.searches = searches
         self.cache: dict = {}
 
     def best(self, e, sig: int, step: Step) -> tuple | None:
@@ -94,7 +94,7 @@ class Pieces:
         key = (sig, step.rank, step.pieces, step.keeps_output, step.passing,
                tuple(r.tensor.name in step.reads for r in e.inputs))  # alike in every layer
         if key not in self.cache:
-            piece = piece_of(e, step, self.h, self.searches)
+            piece = piece_of(e, step, self.searches.h, self.searches)
             self.cache[key] = None if piece is None else (piece, piece.cycles, piece.energy_j)
         return self.cache[key]
 
@@ -156,7 +156,7 @@ def choose(cascade, h: Hierarchy, objective: str, rows: list, given: dict,
     einsums = cascade.einsums
     key = ADDITIVE[objective]
     fixed = given_blocks(cascade, given, h)
-    search = Pieces(h, searches)
+    search = Pieces(searches)
     read_by = readers(cascade)
     ids = cascade.signature_ids
     free = [enabled(h) and e.name not in given for e in einsums]

@@ -112,21 +112,22 @@ class Result:
     @property
     def utilization(self) -> dict[str, float]:
         """Busy PE- (lane-) cycles over all PE- (lane-) cycles of the whole run."""
-        out = {}
+        out, cycles = {}, self.cycles  # a sum over the Einsums: once
         for unit, size in self.unit_sizes.items():
             busy = sum(e.busy.get(unit, 0.0) for e in self.einsums)
-            out[unit] = busy / (self.cycles * size) if self.cycles else 0.0
+            out[unit] = busy / (cycles * size) if cycles else 0.0
         return out
 
     def to_dict(self) -> dict:
+        by_action = self.energy_by_action_j
         return {
             "workload": self.workload,
             "arch": self.arch,
             "cycles": self.cycles,
             "seconds": self.seconds,
             "energy_j": self.energy_j,
-            "energy_breakdown": self.energy_breakdown_j,
-            "energy_by_action": self.energy_by_action_j,
+            "energy_breakdown": by_component(by_action),
+            "energy_by_action": by_action,
             "area_mm2": self.area_mm2,
             "area_breakdown": self.area_breakdown_mm2,
             "macs": self.macs,

@@ -43,7 +43,8 @@ class Component(BaseModel):
 
     # defer_build: a class builds its validator when first used, so a run pays only for
     # the classes its architecture holds, not every registered one (and the bases)
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True,
+                              frozen=True)
     class_name: ClassVar[str] = ""
     name: str = Field(min_length=1)
     class_: str = Field(alias="class")

@@ -19,7 +19,7 @@ DEFAULT = "default"
 class Architecture(BaseModel):
     """A named accelerator: one DRAM, one global buffer, a 2D MAC array, a 1D vector unit."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
     name: str
     # 1 Hz (AccelForge's unitless examples: one action per second) to 1 PHz
     clock_ghz: float = Field(ge=1e-9, le=1e6)
@@ -36,6 +36,15 @@ class Architecture(BaseModel):
         """Component class -> the one component of it, filled as roles are looked up: a
         search asks for them hundreds of thousands of times."""
         return {}
+
+    def memo(self) -> dict:
+        """A dict for values derived from this architecture, kept by whoever derives them
+        (mapper.search's cache keys, asked for by every search of a sweep point): safe
+        as the models are frozen; a model_copy starts its own."""
+        found = self.__dict__.get("_memo")
+        if found is None or found["of"] is not self:
+            found = self.__dict__["_memo"] = {"of": self}
+        return found
 
     def _one(self, cls: type[Component]):
         roles = self.role_components

@@ -17,8 +17,8 @@ from mapper.fusion import Fused
 from mapper.gemm import GemmProblem
 from mapper.mapping import (GemmMapping, Mapping, VectorMapping, load_mappings,
                             mapping_from_dict, save_mappings)
-from mapper.search import (CACHE, METHODS, OBJECTIVE_BOUNDS, OBJECTIVE_SETTLED, Ranked,
-                           SearchOptions)
+from mapper.search import (CACHE, CAPACITY_FREE_METHODS, LEAST_CYCLES_SETTLED, METHODS,
+                           OBJECTIVE_BOUNDS, OBJECTIVE_SETTLED, Ranked, SearchOptions)
 from mapper.vector import check_format
 
 OBJECTIVES = ("latency", "energy", "edp")
@@ -69,7 +69,7 @@ def map(cascade: Cascade, arch: Architecture, objective: str = "latency",  # noq
     return out
 
 
-__all__ = ["CACHE", "METHODS", "OBJECTIVES", "OBJECTIVE_BOUNDS", "OBJECTIVE_SETTLED", "Fused",
-           "GemmMapping", "GemmProblem", "Mapping", "Ranked", "SearchOptions", "VectorMapping",
+__all__ = ["CACHE", "CAPACITY_FREE_METHODS", "LEAST_CYCLES_SETTLED", "METHODS", "OBJECTIVES",
+           "OBJECTIVE_BOUNDS", "OBJECTIVE_SETTLED", "Fused", "GemmMapping", "GemmProblem", "Mapping", "Ranked", "SearchOptions", "VectorMapping",
            "candidates", "ranked", "check_format", "load_mappings", "map",
            "mapping_from_dict", "save_mappings"]

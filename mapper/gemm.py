@@ -69,6 +69,14 @@ class GemmProblem:
         return math.prod(s for _, s in self.shape)
 
 
+@functools.lru_cache(maxsize=1 << 13)
+def buffer_need(p: GemmProblem, m: GemmMapping) -> int:
+    """Buffer bytes the mapping's tiles need, every operand double-buffered (the `need`
+    the search filters by, _tiling_terms)."""
+    return 2 * sum(math.ceil(math.prod(min(m.tile(g), p.size(g)) for g in OPERANDS[op])
+                             * p.bit(op) / 8) for op in OPERANDS)
+
+
 def tile_candidates(size: int, align: int, limit: int = MAX_CANDIDATES_PER_GROUP,
                     splits: int = SPLITS) -> list[int]:
     """Divisors, multiples of the array dimension by powers of two, and the full size

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import heapq
 import json
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -67,6 +68,12 @@ BOUND_SLACK = 1e-9
 OBJECTIVE_SETTLED: dict[str, Callable] = {
     "latency": lambda key: (key[0], key[1] / (1 - BOUND_SLACK)),
 }
+# A latency result is settled by a bound of more cycles only: so a search runs on until
+# every mapping of its least cycles is simulated (sim.simulate._least_cycles).
+LEAST_CYCLES_SETTLED = lambda key: (key[0], -math.inf)  # noqa: E731
+# Methods whose map space depends on neither prices nor the buffer's capacity (which
+# only filters what fits): a search by them at a larger buffer answers a smaller one.
+CAPACITY_FREE_METHODS = ("grid", "exhaustive", "random")
 
 
 def leak_pj_per_cycle(arch) -> float:
@@ -193,6 +200,8 @@ class SearchCache:
     def __init__(self):
         self.entries: dict[tuple, tuple[list, int]] = {}
         self.parts: dict[tuple, object] = {}
+        # timing key -> the least-cycles sets found, one per buffer capacity searched
+        self.least_cycles: dict[tuple, list] = {}
         self.hits = 0
         self.misses = 0
 
@@ -200,17 +209,24 @@ class SearchCache:
             reads: tuple[str, ...] | None = None) -> tuple:
         """`reads`: the roles of the architecture the search depends on (with its
         top-level fields and total leak power); None: all of it."""
-        spec = arch.to_dict()
-        if reads is not None:
-            # drop the roles the engine does not read; keep every component that fills
-            # no role (a pe_storage, say: the door prices it into the result)
-            unread = {getattr(arch, role).name for role in arch.ROLES if role not in reads}
-            spec["components"] = [c for c in spec["components"] if c["name"] not in unread]
-            spec["leak_pj_per_cycle"] = leak_pj_per_cycle(arch)
-            spec.pop("name", None)
-            spec.pop("description", None)
-        fingerprint = json.dumps(spec, sort_keys=True, default=str)
-        return (einsum.signature(), fingerprint, objective, keep, options)
+        return (einsum.signature(), _derived(arch, ("search", reads), _fingerprint),
+                objective, keep, options)
+
+    def timing_key(self, einsum, arch, options: SearchOptions, reads: tuple[str, ...]) -> tuple:
+        """What the cycles of every mapping in a search's map space depend on: the
+        architecture's top-level fields and the roles `reads` as validated (so with what
+        a cost model filled), less every cost field and the buffer's capacity (which
+        decides only what fits)."""
+        return (einsum.signature(), _derived(arch, ("timing", reads), _timing_fingerprint),
+                options)
+
+    def least_cycles_of(self, key) -> list:
+        return self.least_cycles.get(key, [])
+
+    def remember_least_cycles(self, key, found):
+        if len(self.least_cycles) >= CACHE_LIMIT:
+            self.least_cycles.clear()
+        self.least_cycles.setdefault(key, []).append(found)
 
     def get(self, key):
         found = self.entries.get(key)
@@ -240,10 +256,46 @@ class SearchCache:
     def clear(self):
         self.entries.clear()
         self.parts.clear()
+        self.least_cycles.clear()
         self.hits = self.misses = 0
 
     def info(self) -> dict:
         return {"hits": self.hits, "misses": self.misses, "entries": len(self.entries)}
+
+
+def _derived(arch, key: tuple, compute):
+    """compute(arch, reads), remembered on the architecture (arch.memo) if it has one."""
+    if not hasattr(arch, "memo"):
+        return compute(arch, key[1])
+    memo = arch.memo()
+    found = memo.get(key)
+    if found is None:
+        found = memo[key] = compute(arch, key[1])
+    return found
+
+
+def _fingerprint(arch, reads: tuple[str, ...] | None) -> str:
+    spec = arch.to_dict()
+    if reads is not None:
+        # drop the roles the engine does not read; keep every component that fills
+        # no role (a pe_storage, say: the door prices it into the result)
+        unread = {getattr(arch, role).name for role in arch.ROLES if role not in reads}
+        spec["components"] = [c for c in spec["components"] if c["name"] not in unread]
+        spec["leak_pj_per_cycle"] = leak_pj_per_cycle(arch)
+        spec.pop("name", None)
+        spec.pop("description", None)
+    return json.dumps(spec, sort_keys=True, default=str)
+
+
+def _timing_fingerprint(arch, reads: tuple[str, ...]) -> str:
+    from arch.components import is_cost_field
+
+    spec = arch.model_dump(exclude={"file", "components", "name", "description"})
+    for role in reads:
+        part = getattr(arch, role).model_dump(by_alias=True, exclude={"source", "model"})
+        spec[role] = {k: v for k, v in part.items() if not is_cost_field(k)
+                      and not (role == "buffer" and k == "capacity_kib")}
+    return json.dumps(spec, sort_keys=True, default=str)
 
 
 CACHE = SearchCache()

@@ -17,7 +17,7 @@ import numpy as np
 from yamlspec import SpecError
 from arch import Architecture
 from mapper import GemmMapping, GemmProblem
-from mapper.gemm import OPERANDS
+from mapper.gemm import OPERANDS, buffer_need
 from mapper.mapping import FEED_OPERANDS
 from sim.array2d import Folds, array_cycles
 from sim.energy import Actions
@@ -31,7 +31,7 @@ def check_fits(einsum: Einsum, arch: Architecture, m: GemmMapping, p: GemmProble
     # A mapping from a --mapping file names that file and its key; the mapper's own, the arch.
     file, where = ((m.source, f"mappings.{einsum.name}") if m.source
                    else (arch.file or None, einsum.where or einsum.name))
-    need = _buffer_need(p, m)
+    need = buffer_need(p, m)
     if need > arch.buffer.capacity_bytes:
         raise SpecError(
             f"mapping cannot fit: tiles {dict(m.tiles)} of Einsum '{einsum.name}' need "
@@ -49,14 +49,12 @@ def check_fits(einsum: Einsum, arch: Architecture, m: GemmMapping, p: GemmProble
                         f"'{m.dataflow}' (it has {arch.array2d.dataflows})", file, where)
 
 
-@lru_cache(maxsize=1 << 13)
-def _buffer_need(p: GemmProblem, m: GemmMapping) -> int:
-    """Buffer bytes the mapping's tiles need, every operand double-buffered."""
-    return 2 * sum(math.ceil(math.prod(min(m.tile(g), p.size(g)) for g in OPERANDS[op])
-                             * p.bit(op) / 8) for op in OPERANDS)
+def _need(einsum: Einsum, m: GemmMapping) -> int:
+    return buffer_need(GemmProblem.of(einsum), m)
 
 
-@unit_engine("array2d", bounded=True, reads=("array2d", "buffer", "dram"), subarrays=True)
+@unit_engine("array2d", bounded=True, reads=("array2d", "buffer", "dram"), subarrays=True,
+             buffer_need=_need)
 def run_gemm(einsum: Einsum, arch: Architecture, m: GemmMapping) -> EinsumResult:
     p = GemmProblem.of(einsum)
     check_fits(einsum, arch, m, p)

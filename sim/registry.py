@@ -39,6 +39,10 @@ class UnitEngine:
     # it runs a GemmMapping's folds on the sub-array the mapping names (sim/array2d.py),
     # so the search also tries the sub-arrays of mapper.gemm.subarrays
     subarrays: bool = False
+    # (einsum, mapping) -> the buffer bytes the mapping needs: the engine's cycles read
+    # the buffer's capacity only to refuse a mapping needing more, and no cost field, so
+    # a latency search at a larger buffer answers a smaller one (sim.simulate._least_cycles)
+    buffer_need: Callable | None = None
 
 
 # The core engines by the name each registers, imported on the first lookup of that
@@ -62,14 +66,16 @@ GROUP_STRATEGIES: Registry[Callable] = Registry("fused-group strategy", "engines
 
 def unit_engine(component_class: str, compulsory_dram_bytes: Callable | None = None,
                 bounded: bool = False, own_schedule: bool = False,
-                reads: tuple[str, ...] | None = None, subarrays: bool = False):
+                reads: tuple[str, ...] | None = None, subarrays: bool = False,
+                buffer_need: Callable | None = None):
     """Register the decorated run(einsum, arch, mapping) as the engine of a unit class;
     `bounded`: the mapper's lower bounds hold for it (tests/test_mapper_bounds.py);
-    `own_schedule`: it ignores the mapping's schedule; `reads`, `subarrays`: see
-    UnitEngine."""
+    `own_schedule`: it ignores the mapping's schedule; `reads`, `subarrays`,
+    `buffer_need`: see UnitEngine."""
     def wrap(run):
         UNIT_ENGINES.register(component_class, UnitEngine(run, compulsory_dram_bytes, bounded,
-                                                          own_schedule, reads, subarrays))
+                                                          own_schedule, reads, subarrays,
+                                                          buffer_need))
         return run
     return wrap
 

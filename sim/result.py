@@ -160,11 +160,13 @@ class Result:
             for e in self.einsums
         ])
 
-    def to_row(self) -> dict:
-        """One flat row for a whole run (for sweeps)."""
+    def to_row(self, energy_by_action_j: dict[str, float] | None = None) -> dict:
+        """One flat row for a whole run (for sweeps); `energy_by_action_j`: that property,
+        if the caller has it already (a sum over every Einsum)."""
         row = {"workload": self.workload, "arch": self.arch, "cycles": self.cycles,
                "seconds": self.seconds, "energy_j": self.energy_j, "area_mm2": self.area_mm2,
                "macs": self.macs, "dram_bytes": self.dram_bytes}
-        row.update({f"energy_j.{k}": v for k, v in self.energy_breakdown_j.items()})
+        by_action = self.energy_by_action_j if energy_by_action_j is None else energy_by_action_j
+        row.update({f"energy_j.{k}": v for k, v in by_component(by_action).items()})
         row.update({f"utilization.{k}": v for k, v in self.utilization.items()})
         return row

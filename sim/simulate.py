@@ -71,6 +71,9 @@ class Search:
     stop: tuple[float, ...] | None
     bounded: bool  # the engine takes the bounds, so `result` is the best of the space
     own_schedule: bool = False  # the engine schedules on its own: one run, any objective
+    # answered from a search at a larger buffer (its capacity in bytes): its mappings of
+    # least cycles that fit this one were simulated (_least_cycles); `tried` holds them
+    shared: int | None = None
 
 
 def best_mapping(einsum: Einsum, arch: Architecture, objective: str,
@@ -97,11 +100,52 @@ def best_mapping(einsum: Einsum, arch: Architecture, objective: str,
                        True)
         mapper.CACHE.put(cache_key, found)
         return found
-    found = _search(einsum, arch, engine, options, objective, OBJECTIVE_KEYS[objective],
-                    mapper.OBJECTIVE_BOUNDS[objective], keep,
-                    mapper.OBJECTIVE_SETTLED.get(objective, lambda bound: bound))
+    if (objective == "latency" and engine.bounded and engine.buffer_need is not None
+            and options.method in mapper.CAPACITY_FREE_METHODS):
+        found = _least_cycles(einsum, arch, engine, options)
+    else:
+        found = _search(einsum, arch, engine, options, objective, OBJECTIVE_KEYS[objective],
+                        mapper.OBJECTIVE_BOUNDS[objective], keep,
+                        mapper.OBJECTIVE_SETTLED.get(objective, lambda bound: bound))
     mapper.CACHE.put(cache_key, found)
     return found
+
+
+def _least_cycles(einsum, arch, engine, options) -> Search:
+    """The latency search, through the mappings of least cycles, shared by architectures
+    that differ only in the buffer's capacity and in prices (mapper.CACHE.timing_key).
+
+    Every mapping's cycles depend on neither (engine.buffer_need), and a smaller buffer's
+    map space is a larger one's less the mappings that no longer fit. So if a search at
+    capacity S >= C found the least cycles c and every mapping reaching them, and one of
+    those fits C, then c is also C's least, reached by exactly those that fit, and the
+    best at C is the one of them of least energy at C's prices. A search at C is run
+    otherwise, on until its next bound has more cycles than its best (so every mapping
+    of the least cycles is simulated), and kept for smaller buffers."""
+    capacity = arch.buffer.capacity_bytes
+    key = mapper.CACHE.timing_key(einsum, arch, options, engine.reads)
+    for found in mapper.CACHE.least_cycles_of(key):
+        if found.capacity >= capacity:
+            fit = [(bound, m) for need, bound, m in found.mappings if need <= capacity]
+            if fit:
+                tried = tuple(((bound, 0.0), simulate_einsum(einsum, arch, m))
+                              for bound, m in fit)  # 0 J: a lower bound at any prices
+                best = min((r for _, r in tried), key=OBJECTIVE_KEYS["latency"])
+                return Search(best, found.scored, tried, None, True, shared=found.capacity)
+    found = _search(einsum, arch, engine, options, "latency", OBJECTIVE_KEYS["latency"],
+                    mapper.OBJECTIVE_BOUNDS["latency"], 1, mapper.LEAST_CYCLES_SETTLED)
+    least = found.result.cycles
+    mappings = tuple((engine.buffer_need(einsum, r.mapping), bound[0], r.mapping)
+                     for bound, r in found.tried if r.cycles == least)
+    mapper.CACHE.remember_least_cycles(key, _LeastCycles(capacity, mappings, found.scored))
+    return found
+
+
+@dataclass(frozen=True)
+class _LeastCycles:
+    capacity: int  # the buffer's, in bytes
+    mappings: tuple  # (buffer bytes needed, cycle bound, mapping) of each of least cycles
+    scored: int
 
 
 def _search(einsum, arch, engine, options, steer: str, rank, bound_key, keep: int,

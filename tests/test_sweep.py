@@ -4,8 +4,10 @@ import textwrap
 
 import pytest
 
+import mapper
 import sim.sweep as sweeps
-from sim.sweep.executor import _local, plan
+from sim.sweep.evaluate import evaluate
+from sim.sweep.executor import _local, chunks, plan
 from sim.sweep.store import point_key
 from yamlspec import SpecError
 
@@ -170,3 +172,35 @@ def test_local_pool_gives_the_records_of_one_process(tmp_path):
     one = {r["key"]: (r["status"], r["metrics"], r["detail"]) for r in _local(tasks, 1)}
     two = {r["key"]: (r["status"], r["metrics"], r["detail"]) for r in _local(tasks, 2)}
     assert len(one) == len(tasks) and one == two
+
+
+def test_points_differing_only_in_the_buffer_run_together_largest_first(tmp_path):
+    """A worker runs a `share` group (the points that differ only in the buffer's
+    capacity) largest buffer first, so its searches answer the rest; chunks are halved
+    until every worker has some."""
+    tasks = plan(sweeps.load(write_sweep(tmp_path, GRID)))
+    groups = chunks(tasks, 1)
+    assert len(groups) == 4  # 2 arrays x 2 sequence lengths, 3 buffers each
+    for group in groups:
+        assert len({t["share"] for t in group}) == 1
+        assert [t["capacity"] for t in group] == [256 * 1024, 128 * 1024, 64 * 1024]
+    split = chunks(tasks, 7)
+    assert len(split) == 7 and sorted(len(c) for c in split) == [1, 1, 1, 2, 2, 2, 3]
+    assert sorted(t["key"] for c in split for t in c) == sorted(t["key"] for t in tasks)
+
+
+def test_a_sweep_sharing_searches_gives_what_each_point_gives_alone(tmp_path):
+    """Every record but `mappings_scored` (a shared search counts what it scored at the
+    larger buffer) is what the point gives evaluated alone, with nothing remembered."""
+    tasks = plan(sweeps.load(write_sweep(tmp_path, GRID)))
+
+    def comparable(record):
+        return record["status"], {k: v for k, v in record["metrics"].items()
+                                  if k != "mappings_scored"}, record["detail"]
+
+    together = {r["key"]: comparable(r) for r in _local(tasks, 1)}
+    alone = {}
+    for task in tasks:
+        mapper.CACHE.clear()
+        alone[task["key"]] = comparable(evaluate(task))
+    assert together == alone

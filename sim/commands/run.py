@@ -120,7 +120,11 @@ def _explain(cascade, architecture, fixed, objective, name, result):
     if len(found.tried) > TOP:
         console.print(f"(the best {TOP} of the {len(found.tried)} simulated; # is the order "
                       f"of their bounds)")
-    if found.stop is not None:
+    if found.shared is not None:
+        console.print(f"answered from the search at a buffer of {found.shared:,} bytes: its "
+                      f"mappings of least cycles that fit this buffer (bound J: 0, as the "
+                      f"prices differ); whatever else fits here has more cycles")
+    elif found.stop is not None:
         console.print(f"stopped: the next candidate's bound {_fmt(found.stop)} is at least the "
                       f"best exact {_fmt(best)}, and every later bound is at least that")
     elif found.own_schedule:

@@ -72,7 +72,9 @@ def evaluate(task: dict) -> dict:
             settings = task["mapper"]
             result = simulate(cascade, architecture, objective=settings["objective"],
                               **_search_kwargs(settings))
-            row, point_detail = metrics(result, architecture), detail(result)
+            by_action = result.energy_by_action_j  # a sum over every Einsum: once
+            row = metrics(result, architecture, by_action)
+            point_detail = detail(result, by_action)
         for name, options in task.get("columns", {}).items():  # e.g. rtl's FPGA resources
             row.update(SWEEP_COLUMNS.get(name).columns(architecture, options))
         record.update(status="ok", reason="", metrics=row, detail=point_detail)
@@ -82,6 +84,11 @@ def evaluate(task: dict) -> dict:
         record.update(status="failed", reason=f"{type(exc).__name__}: {exc}")
     record["wall_s"] = time.perf_counter() - start
     return record
+
+
+def evaluate_chunk(tasks: list[dict]) -> list[dict]:
+    """evaluate() of each task in turn, in one worker (sim.sweep.executor.chunks)."""
+    return [evaluate(task) for task in tasks]
 
 
 def _search_kwargs(settings: dict) -> dict:
@@ -94,8 +101,8 @@ def _search_kwargs(settings: dict) -> dict:
                                     settings.get("seed", 0))}
 
 
-def metrics(result, architecture) -> dict:
-    row = result.to_row()
+def metrics(result, architecture, energy_by_action_j: dict | None = None) -> dict:
+    row = result.to_row(energy_by_action_j)
     row["workload_name"], row["arch_name"] = row.pop("workload"), row.pop("arch")
     energy_j, seconds = row["energy_j"], row["seconds"]  # sums over every Einsum: once
     row["power_w"] = energy_j / seconds if seconds else 0.0
@@ -125,7 +132,7 @@ def _op_name(einsum: str) -> str:
     return LAYER_PREFIX.sub("", einsum)
 
 
-def detail(result) -> dict:
+def detail(result, energy_by_action_j: dict | None = None) -> dict:
     """Energy by action and a per-operation summary (summed over layers) for rooflines."""
     from sim.result import by_component
 
@@ -139,7 +146,8 @@ def detail(result) -> dict:
         agg["ops"] += e.ops
         agg["dram_bytes"] += e.dram_read_bytes + e.dram_write_bytes
         agg["cycles"] += e.cycles
-    by_action = result.energy_by_action_j
+    by_action = (result.energy_by_action_j if energy_by_action_j is None
+                 else energy_by_action_j)
     return {"energy_by_action": by_action, "energy_breakdown": by_component(by_action),
             "area_breakdown": result.area_breakdown_mm2,
             "clock_ghz": result.clock_ghz, "ops": list(ops.values())}

@@ -19,12 +19,13 @@ from yamlspec import SpecError
 SCHEDULER_ADDRESS = re.compile(
     r"(?:(?:tcp|tls)://)?(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)"
     r":(?P<port>\d{1,5})")
-from sim.sweep.evaluate import code_version, evaluate
+from sim.sweep.evaluate import code_version, evaluate, evaluate_chunk
 from sim.sweep.spec import Constraints, Sweep, thaw
 from sim.sweep.store import Store, point_key
 
 
 SCHEDULER_TIMEOUT_S = 10  # connecting to a Dask scheduler; a live one answers in well under
+CHUNKS_PER_WORKER = 4  # at least this many chunks per worker, so none idles long at the end
 
 
 def check_scheduler(address: str) -> tuple[str, int]:
@@ -113,9 +114,42 @@ def plan(sweep: Sweep) -> list[dict]:
             arch_dict.pop("description", None)
             task.update(key=point_key(workload_id, arch_dict, keyed, version),
                         arch=architecture.to_dict(), arch_file=architecture.file,
-                        area_mm2=sum(architecture.area_breakdown_mm2().values()))
+                        area_mm2=sum(architecture.area_breakdown_mm2().values()),
+                        **_sharing(architecture, arch_dict, workload_id, keyed))
         tasks.append(task)
     return tasks
+
+
+def _sharing(architecture, arch_dict: dict, workload_id: dict, mapper: dict) -> dict:
+    """The point's `share` group (the key it has with its buffer's capacity left out) and
+    that `capacity`: a worker running a group largest buffer first answers the others'
+    latency searches from the first's (sim.simulate._least_cycles)."""
+    try:
+        buffer = architecture.buffer
+    except SpecError:  # no buffer role (PIM, roofline): nothing to share
+        return {}
+    components = [{k: v for k, v in c.items() if not (c["name"] == buffer.name
+                                                      and k == "capacity_kib")}
+                  for c in arch_dict["components"]]
+    return {"share": point_key(workload_id, {**arch_dict, "components": components}, mapper, ""),
+            "capacity": buffer.capacity_bytes}
+
+
+def chunks(tasks: list[dict], parts: int) -> list[list[dict]]:
+    """The tasks in chunks a worker runs one after another: each `share` group, largest
+    buffer first, in the order the groups first come; the longest chunk halved until
+    there are `parts` (so every worker has work)."""
+    groups: dict[str, list[dict]] = {}
+    for task in tasks:
+        groups.setdefault(task.get("share") or task["key"], []).append(task)
+    out = [sorted(group, key=lambda t: -t.get("capacity", 0)) for group in groups.values()]
+    while len(out) < parts:
+        longest = max(range(len(out)), key=lambda i: len(out[i]), default=None)
+        if longest is None or len(out[longest]) < 2:
+            break
+        chunk = out[longest]
+        out[longest:longest + 1] = [chunk[:len(chunk) // 2], chunk[len(chunk) // 2:]]
+    return out
 
 
 def run(sweep: Sweep, store_path: str | Path, scheduler: str | None = None,
@@ -208,13 +242,14 @@ def _local(tasks: list[dict], jobs: int) -> Iterator[dict]:
     if not tasks:
         return
     if jobs == 1:  # in-process: no pickling, easy to debug
-        yield from map(evaluate, tasks)
+        for chunk in chunks(tasks, 1):
+            yield from map(evaluate, chunk)
         return
     pool = ProcessPoolExecutor(max_workers=jobs)
     try:
-        futures = [pool.submit(evaluate, t) for t in tasks]
+        futures = [pool.submit(evaluate_chunk, c) for c in chunks(tasks, CHUNKS_PER_WORKER * jobs)]
         for fut in as_completed(futures):
-            yield fut.result()
+            yield from fut.result()
     finally:  # on Ctrl-C, do not start the queued points
         pool.shutdown(wait=True, cancel_futures=True)
 
@@ -230,9 +265,11 @@ def _dask(tasks: list[dict], address: str) -> Iterator[dict]:
         raise SpecError(f"cannot reach the Dask scheduler at '{address}' within "
                         f"{SCHEDULER_TIMEOUT_S} s: {exc}") from None
     try:
-        futures = client.map(evaluate, tasks, pure=False)
+        workers = max(1, sum(client.nthreads().values()))
+        futures = client.map(evaluate_chunk, chunks(tasks, CHUNKS_PER_WORKER * workers),
+                             pure=False)
         for fut in dask_completed(futures):
-            yield fut.result()
+            yield from fut.result()
     finally:
         client.close()
 

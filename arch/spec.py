@@ -40,10 +40,11 @@ class Architecture(BaseModel):
     def memo(self) -> dict:
         """A dict for values derived from this architecture, kept by whoever derives them
         (mapper.search's cache keys, asked for by every search of a sweep point): safe
-        as the models are frozen; a model_copy starts its own."""
+        as the models are frozen (and nothing edits their lists in place); a copy, made
+        while this one lives, has another id and starts its own."""
         found = self.__dict__.get("_memo")
-        if found is None or found["of"] is not self:
-            found = self.__dict__["_memo"] = {"of": self}
+        if found is None or found["of"] != id(self):  # not an id: == would recurse
+            found = self.__dict__["_memo"] = {"of": id(self)}
         return found
 
     def _one(self, cls: type[Component]):

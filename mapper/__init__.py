@@ -70,6 +70,6 @@ def map(cascade: Cascade, arch: Architecture, objective: str = "latency",  # noq
 
 
 __all__ = ["CACHE", "CAPACITY_FREE_METHODS", "LEAST_CYCLES_SETTLED", "METHODS", "OBJECTIVES",
-           "OBJECTIVE_BOUNDS", "OBJECTIVE_SETTLED", "Fused", "GemmMapping", "GemmProblem", "Mapping", "Ranked", "SearchOptions", "VectorMapping",
-           "candidates", "ranked", "check_format", "load_mappings", "map",
-           "mapping_from_dict", "save_mappings"]
+           "OBJECTIVE_BOUNDS", "OBJECTIVE_SETTLED", "Fused", "GemmMapping", "GemmProblem",
+           "Mapping", "Ranked", "SearchOptions", "VectorMapping", "candidates", "ranked",
+           "check_format", "load_mappings", "map", "mapping_from_dict", "save_mappings"]

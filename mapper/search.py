@@ -32,6 +32,7 @@ import numpy as np
 
 METHODS = ("grid", "heuristic", "random", "exhaustive")
 CACHE_LIMIT = 20_000
+LEAST_CYCLES_PER_KEY = 8  # buffer sizes whose least-cycles sets one search key keeps
 # shared search parts (a GEMM grid's terms, loop orders' too: up to ~3 MB on GPT-2); the
 # points of gpt2_dse.yaml on one array use 24 (prefill, 16x16) to 436 (decode, 256x256)
 SHARED_LIMIT = 512
@@ -202,6 +203,7 @@ class SearchCache:
         self.parts: dict[tuple, object] = {}
         # timing key -> the least-cycles sets found, one per buffer capacity searched
         self.least_cycles: dict[tuple, list] = {}
+        self.scoped: set[tuple] = set()  # keys of entries that used or made them
         self.hits = 0
         self.misses = 0
 
@@ -226,7 +228,19 @@ class SearchCache:
     def remember_least_cycles(self, key, found):
         if len(self.least_cycles) >= CACHE_LIMIT:
             self.least_cycles.clear()
-        self.least_cycles.setdefault(key, []).append(found)
+        kept = self.least_cycles.setdefault(key, [])
+        kept.append(found)
+        del kept[:-LEAST_CYCLES_PER_KEY]  # the latest few buffers searched
+
+    def forget_shared(self):
+        """Forget the searches that buffer sizes share (sim.simulate._least_cycles) and
+        every entry that used or made them: whether a search was shared shows in its
+        count of mappings scored, so a sweep's chunk starts without them and its records
+        do not depend on what its worker ran before."""
+        for key in self.scoped:
+            self.entries.pop(key, None)
+        self.scoped.clear()
+        self.least_cycles.clear()
 
     def get(self, key):
         found = self.entries.get(key)
@@ -236,10 +250,13 @@ class SearchCache:
             self.hits += 1
         return found
 
-    def put(self, key, value):
+    def put(self, key, value, scoped: bool = False):
+        """`scoped`: made by a search buffer sizes share (forget_shared)."""
         if len(self.entries) >= CACHE_LIMIT:
             self.entries.clear()  # simple bound; sweeps revisit few architectures
         self.entries[key] = value
+        if scoped:
+            self.scoped.add(key)
 
     def shared(self, key, compute):
         """compute(), remembered under `key` until clear() or until SHARED_LIMIT parts
@@ -257,6 +274,7 @@ class SearchCache:
         self.entries.clear()
         self.parts.clear()
         self.least_cycles.clear()
+        self.scoped.clear()
         self.hits = self.misses = 0
 
     def info(self) -> dict:

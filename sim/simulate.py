@@ -103,10 +103,11 @@ def best_mapping(einsum: Einsum, arch: Architecture, objective: str,
     if (objective == "latency" and engine.bounded and engine.buffer_need is not None
             and options.method in mapper.CAPACITY_FREE_METHODS):
         found = _least_cycles(einsum, arch, engine, options)
-    else:
-        found = _search(einsum, arch, engine, options, objective, OBJECTIVE_KEYS[objective],
-                        mapper.OBJECTIVE_BOUNDS[objective], keep,
-                        mapper.OBJECTIVE_SETTLED.get(objective, lambda bound: bound))
+        mapper.CACHE.put(cache_key, found, scoped=True)
+        return found
+    found = _search(einsum, arch, engine, options, objective, OBJECTIVE_KEYS[objective],
+                    mapper.OBJECTIVE_BOUNDS[objective], keep,
+                    mapper.OBJECTIVE_SETTLED.get(objective, lambda bound: bound))
     mapper.CACHE.put(cache_key, found)
     return found
 

@@ -6,8 +6,8 @@ import pytest
 
 import mapper
 import sim.sweep as sweeps
-from sim.sweep.evaluate import evaluate
-from sim.sweep.executor import _local, chunks, plan
+from sim.sweep.evaluate import evaluate, evaluate_chunk
+from sim.sweep.executor import CHUNK_POINTS, _local, chunks, plan
 from sim.sweep.store import point_key
 from yamlspec import SpecError
 
@@ -167,26 +167,51 @@ def test_objectives_checked_at_load_are_the_metrics_a_point_has():
 
 
 def test_local_pool_gives_the_records_of_one_process(tmp_path):
+    """Whatever ran before: the pool's workers, one process, its chunks in reverse (each
+    chunk starts from no shared searches, so even `mappings_scored` agrees)."""
     sweep = sweeps.load(write_sweep(tmp_path, GRID))
     tasks = plan(sweep)
-    one = {r["key"]: (r["status"], r["metrics"], r["detail"]) for r in _local(tasks, 1)}
-    two = {r["key"]: (r["status"], r["metrics"], r["detail"]) for r in _local(tasks, 2)}
+
+    def records(results):
+        return {r["key"]: (r["status"], r["reason"], r.get("metrics"), r.get("detail"))
+                for r in results}
+
+    mapper.CACHE.clear()
+    two = records(_local(tasks, 2))
+    mapper.CACHE.clear()
+    one = records(_local(tasks, 1))
     assert len(one) == len(tasks) and one == two
+    # ten buffers: two chunks of one group, the second's largest answerable by the first
+    buffers = sweeps.load(write_sweep(tmp_path, """\
+        sweep:
+          name: buffers
+          workloads: [tiny.yaml]
+          axes:
+            - {param: GLB.capacity_kib, range: {start: 16, stop: 2048, num: 10, scale: log}}
+        """, "b.yaml"))
+    tasks = plan(buffers)
+    assert len(chunks(tasks)) == 2
+    mapper.CACHE.clear()
+    forwards = records(_local(tasks, 1))
+    mapper.CACHE.clear()
+    backwards = records(r for chunk in reversed(chunks(tasks)) for r in evaluate_chunk(chunk))
+    assert forwards == backwards
 
 
 def test_points_differing_only_in_the_buffer_run_together_largest_first(tmp_path):
     """A worker runs a `share` group (the points that differ only in the buffer's
-    capacity) largest buffer first, so its searches answer the rest; chunks are halved
-    until every worker has some."""
+    capacity) largest buffer first, so its searches answer the rest, in chunks of at
+    most CHUNK_POINTS; a point with no buffer (a PIM architecture) runs alone."""
     tasks = plan(sweeps.load(write_sweep(tmp_path, GRID)))
-    groups = chunks(tasks, 1)
+    groups = chunks(tasks)
     assert len(groups) == 4  # 2 arrays x 2 sequence lengths, 3 buffers each
     for group in groups:
         assert len({t["share"] for t in group}) == 1
         assert [t["capacity"] for t in group] == [256 * 1024, 128 * 1024, 64 * 1024]
-    split = chunks(tasks, 7)
-    assert len(split) == 7 and sorted(len(c) for c in split) == [1, 1, 1, 2, 2, 2, 3]
-    assert sorted(t["key"] for c in split for t in c) == sorted(t["key"] for t in tasks)
+    many = [{"key": f"k{i}", "share": "s", "capacity": i} for i in range(19)]
+    split = chunks(many + [{"key": "pim"}])
+    assert CHUNK_POINTS == 8 and [len(c) for c in split] == [7, 7, 5, 1]  # 19 in 3 parts
+    assert [t["capacity"] for c in split[:3] for t in c] == list(range(18, -1, -1))
 
 
 def test_a_sweep_sharing_searches_gives_what_each_point_gives_alone(tmp_path):

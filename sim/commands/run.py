@@ -101,9 +101,10 @@ def _explain(cascade, architecture, fixed, objective, name, result):
     found = best_mapping(einsum, architecture, objective)
     key = OBJECTIVE_KEYS[objective]
     fields = {"latency": ("cycles", "J"), "energy": ("J", "cycles"), "edp": ("cycles x J",)}[objective]
-    table = Table(title=f"{name}: {found.scored:,} mappings scored, {len(found.tried)} simulated "
-                        f"in order of their lower bound (objective {objective})",
-                  title_justify="left")
+    scored = (f"{found.scored:,} mappings scored" if found.shared is None else
+              f"{found.scored:,} mappings scored at a larger buffer")
+    table = Table(title=f"{name}: {scored}, {len(found.tried)} simulated in order of their "
+                        f"lower bound (objective {objective})", title_justify="left")
     for col in ("#", "mapping", *(f"bound {f}" for f in fields), "cycles", "energy J", ""):
         table.add_column(col, justify="left" if col in ("mapping", "") else "right",
                          no_wrap=True)
@@ -121,8 +122,8 @@ def _explain(cascade, architecture, fixed, objective, name, result):
         console.print(f"(the best {TOP} of the {len(found.tried)} simulated; # is the order "
                       f"of their bounds)")
     if found.shared is not None:
-        console.print(f"answered from the search at a buffer of {found.shared:,} bytes: its "
-                      f"mappings of least cycles that fit this buffer (bound J: 0, as the "
+        console.print(f"answered from the search at a buffer of {found.shared:,} bytes: "
+                      f"its mappings of least cycles that fit this buffer (bound J 0: the "
                       f"prices differ); whatever else fits here has more cycles")
     elif found.stop is not None:
         console.print(f"stopped: the next candidate's bound {_fmt(found.stop)} is at least the "

@@ -87,7 +87,11 @@ def evaluate(task: dict) -> dict:
 
 
 def evaluate_chunk(tasks: list[dict]) -> list[dict]:
-    """evaluate() of each task in turn, in one worker (sim.sweep.executor.chunks)."""
+    """evaluate() of each task in turn, in one worker (sim.sweep.executor.chunks), from
+    no shared searches: a chunk's records are the same whatever ran before it."""
+    import mapper
+
+    mapper.CACHE.forget_shared()
     return [evaluate(task) for task in tasks]
 
 

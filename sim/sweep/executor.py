@@ -19,13 +19,14 @@ from yamlspec import SpecError
 SCHEDULER_ADDRESS = re.compile(
     r"(?:(?:tcp|tls)://)?(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)"
     r":(?P<port>\d{1,5})")
-from sim.sweep.evaluate import code_version, evaluate, evaluate_chunk
+from sim.sweep.evaluate import code_version, evaluate_chunk
 from sim.sweep.spec import Constraints, Sweep, thaw
 from sim.sweep.store import Store, point_key
 
 
 SCHEDULER_TIMEOUT_S = 10  # connecting to a Dask scheduler; a live one answers in well under
-CHUNKS_PER_WORKER = 4  # at least this many chunks per worker, so none idles long at the end
+# a worker's points reach the store when its chunk ends: a few seconds at most
+CHUNK_POINTS = 8
 
 
 def check_scheduler(address: str) -> tuple[str, int]:
@@ -135,20 +136,20 @@ def _sharing(architecture, arch_dict: dict, workload_id: dict, mapper: dict) -> 
             "capacity": buffer.capacity_bytes}
 
 
-def chunks(tasks: list[dict], parts: int) -> list[list[dict]]:
+def chunks(tasks: list[dict]) -> list[list[dict]]:
     """The tasks in chunks a worker runs one after another: each `share` group, largest
-    buffer first, in the order the groups first come; the longest chunk halved until
-    there are `parts` (so every worker has work)."""
+    buffer first, in the order the groups first come, in consecutive parts of at most
+    CHUNK_POINTS. The chunks depend on the tasks alone, so the records do not depend on
+    how many workers run them."""
     groups: dict[str, list[dict]] = {}
     for task in tasks:
         groups.setdefault(task.get("share") or task["key"], []).append(task)
-    out = [sorted(group, key=lambda t: -t.get("capacity", 0)) for group in groups.values()]
-    while len(out) < parts:
-        longest = max(range(len(out)), key=lambda i: len(out[i]), default=None)
-        if longest is None or len(out[longest]) < 2:
-            break
-        chunk = out[longest]
-        out[longest:longest + 1] = [chunk[:len(chunk) // 2], chunk[len(chunk) // 2:]]
+    out = []
+    for group in groups.values():
+        group.sort(key=lambda t: -t.get("capacity", 0))
+        parts = -(-len(group) // CHUNK_POINTS)
+        size = -(-len(group) // parts)
+        out += [group[i:i + size] for i in range(0, len(group), size)]
     return out
 
 
@@ -242,12 +243,12 @@ def _local(tasks: list[dict], jobs: int) -> Iterator[dict]:
     if not tasks:
         return
     if jobs == 1:  # in-process: no pickling, easy to debug
-        for chunk in chunks(tasks, 1):
-            yield from map(evaluate, chunk)
+        for chunk in chunks(tasks):
+            yield from evaluate_chunk(chunk)
         return
     pool = ProcessPoolExecutor(max_workers=jobs)
     try:
-        futures = [pool.submit(evaluate_chunk, c) for c in chunks(tasks, CHUNKS_PER_WORKER * jobs)]
+        futures = [pool.submit(evaluate_chunk, c) for c in chunks(tasks)]
         for fut in as_completed(futures):
             yield from fut.result()
     finally:  # on Ctrl-C, do not start the queued points
@@ -265,9 +266,7 @@ def _dask(tasks: list[dict], address: str) -> Iterator[dict]:
         raise SpecError(f"cannot reach the Dask scheduler at '{address}' within "
                         f"{SCHEDULER_TIMEOUT_S} s: {exc}") from None
     try:
-        workers = max(1, sum(client.nthreads().values()))
-        futures = client.map(evaluate_chunk, chunks(tasks, CHUNKS_PER_WORKER * workers),
-                             pure=False)
+        futures = client.map(evaluate_chunk, chunks(tasks), pure=False)
         for fut in dask_completed(futures):
             yield from fut.result()
     finally:

@@ -246,6 +246,7 @@ def _local(tasks: list[dict], jobs: int) -> Iterator[dict]:
         for chunk in chunks(tasks):
             yield from evaluate_chunk(chunk)
         return
+    import sim.simulate  # noqa: F401  once here: forked workers start with it imported
     pool = ProcessPoolExecutor(max_workers=jobs)
     try:
         futures = [pool.submit(evaluate_chunk, c) for c in chunks(tasks)]

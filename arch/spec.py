@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import cached_property
 from pathlib import Path
 from typing import ClassVar
 
@@ -31,35 +30,27 @@ class Architecture(BaseModel):
     components: list[Component] = Field(min_length=1)
     file: str = ""
 
-    @cached_property
-    def role_components(self) -> dict:
-        """Component class -> the one component of it, filled as roles are looked up: a
-        search asks for them hundreds of thousands of times."""
-        return {}
-
     def memo(self) -> dict:
         """A dict for values derived from this architecture, kept by whoever derives them
-        (mapper.search's cache keys, asked for by every search of a sweep point): safe
-        as the models are frozen (and nothing edits their lists in place); a copy, made
-        while this one lives, has another id and starts its own."""
+        (its roles' components, mapper.search's cache keys: asked for hundreds of
+        thousands of times in a sweep): safe as the models are frozen (and nothing edits
+        their lists in place); a copy, made while this one lives, has another id and
+        starts its own."""
         found = self.__dict__.get("_memo")
         if found is None or found["of"] != id(self):  # not an id: == would recurse
             found = self.__dict__["_memo"] = {"of": id(self)}
         return found
 
     def _one(self, cls: type[Component]):
-        roles = self.role_components
-        if roles.get("of") is not self.components:  # a copy given other components
-            roles.clear()
-            roles["of"] = self.components
-        found = roles.get(cls)
+        memo = self.memo()
+        found = memo.get(cls)
         if found is None:
             matches = [c for c in self.components if isinstance(c, cls)]
             if len(matches) != 1:
                 raise SpecError(f"expected exactly one component of class '{cls.class_name}', "
                                 f"found {len(matches)}", self.file or None,
                                 "architecture.components")
-            found = roles[cls] = matches[0]
+            found = memo[cls] = matches[0]
         return found
 
     ROLES: ClassVar[tuple[str, ...]] = ("dram", "buffer", "array2d", "array1d")  # below

@@ -282,9 +282,7 @@ class SearchCache:
 
 
 def _derived(arch, key: tuple, compute):
-    """compute(arch, reads), remembered on the architecture (arch.memo) if it has one."""
-    if not hasattr(arch, "memo"):
-        return compute(arch, key[1])
+    """compute(arch, reads), remembered on the architecture (arch.memo)."""
     memo = arch.memo()
     found = memo.get(key)
     if found is None:
